@@ -1,0 +1,44 @@
+"""Write `.env` from `.env.example`, replacing every `change-me` with a fresh random secret.
+
+Standard library only. Never overwrites an existing file.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+PLACEHOLDER = "change-me"
+
+
+def render(example: str, overrides: dict[str, str] | None = None) -> str:
+    overrides = dict(overrides or {})
+    lines = []
+    for line in example.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            if key in overrides:
+                value = overrides.pop(key)
+            elif value == PLACEHOLDER:
+                value = secrets.token_urlsafe(48 if key == "DJANGO_SECRET_KEY" else 24)
+            line = f"{key}={value}"
+        lines.append(line)
+    lines.extend(f"{key}={value}" for key, value in overrides.items())
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    repo = Path(__file__).resolve().parents[4]
+    target = Path(argv[0]) if argv else repo / ".env"
+    if target.exists():
+        print(f"{target} exists; leaving it as it is")
+        return 0
+    target.write_text(render((repo / ".env.example").read_text()))
+    target.chmod(0o600)
+    print(f"wrote {target} with fresh secrets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
