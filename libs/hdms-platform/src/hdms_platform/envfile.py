@@ -6,6 +6,7 @@ Standard library only. Never overwrites an existing file.
 from __future__ import annotations
 
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,15 +29,31 @@ def render(example: str, overrides: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ensure_keys(private: Path, public: Path) -> bool:
+    """An RS256 key pair for access tokens, made with openssl; False when both already exist."""
+    if private.exists() and public.exists():
+        return False
+    private.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(private)],
+        check=True, capture_output=True,
+    )
+    private.chmod(0o600)
+    subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True, capture_output=True)
+    return True
+
+
 def main(argv: list[str]) -> int:
     repo = Path(__file__).resolve().parents[4]
     target = Path(argv[0]) if argv else repo / ".env"
     if target.exists():
         print(f"{target} exists; leaving it as it is")
-        return 0
-    target.write_text(render((repo / ".env.example").read_text()))
-    target.chmod(0o600)
-    print(f"wrote {target} with fresh secrets")
+    else:
+        target.write_text(render((repo / ".env.example").read_text()))
+        target.chmod(0o600)
+        print(f"wrote {target} with fresh secrets")
+    if ensure_keys(repo / ".keys" / "jwt-private.pem", repo / ".keys" / "jwt-public.pem"):
+        print(f"generated the access-token key pair in {repo / '.keys'}")
     return 0
 
 

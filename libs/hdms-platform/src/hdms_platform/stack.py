@@ -578,8 +578,12 @@ def main(argv: list[str] | None = None) -> int:
     stop = sub.add_parser("stop")
     stop.add_argument("--purge", action="store_true", help="also delete the data directory")
     sub.add_parser("status")
+    sub.add_parser("install", help="install the servers from Debian's packages if missing")
     args = parser.parse_args(argv)
     try:
+        if args.command == "install":
+            ensure_packages()
+            return 0
         config = Config.load()
         if use_docker(config):
             if args.command == "start":

@@ -1,0 +1,1 @@
+"""HDMS platform: the code all four services share, once."""

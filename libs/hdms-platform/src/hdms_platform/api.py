@@ -1,0 +1,100 @@
+"""One error model for every service.
+
+Every 4xx/5xx body: {"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}}}
+`fields` is present when specific inputs were wrong, naming each one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("hdms.api")
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the resource's current state."
+    default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A dependency is unavailable; try again shortly."
+    default_code = "unavailable"
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return body
+
+
+def _flatten(detail) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        out = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub, messages in _flatten(value).items():
+                    out[f"{key}.{sub}"] = messages
+            else:
+                items = value if isinstance(value, list) else [value]
+                out[str(key)] = [str(v) if not isinstance(v, dict) else str(_flatten(v)) for v in items]
+        return out
+    return {"non_field_errors": [str(d) for d in (detail if isinstance(detail, list) else [detail])]}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", exc)
+        exc = ServiceUnavailable("The database is unavailable; try again shortly.")
+    elif isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return Response(error_body("server_error", "Internal error."), status=500)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        names = ", ".join(sorted(fields))
+        response.data = error_body("invalid", f"Invalid input: {names}.", fields)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if isinstance(detail, (dict, list)):
+            response.data = error_body(str(code if isinstance(code, str) else "error"), "Request failed.", _flatten(detail))
+        else:
+            response.data = error_body(str(code), str(detail))
+    return response
+
+
+def json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def handler404(request, exception=None):
+    return json_error(404, "not_found", "Not found.")
+
+
+def handler500(request):
+    return json_error(500, "server_error", "Internal error.")
+
+
+def handler400(request, exception=None):
+    return json_error(400, "bad_request", "Bad request.")
+
+
+def handler403(request, exception=None):
+    return json_error(403, "permission_denied", "Permission denied.")

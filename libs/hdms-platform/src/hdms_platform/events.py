@@ -1,0 +1,29 @@
+"""Event payloads, typed once and shared by producers (ticket, file) and consumers (communication)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal, NotRequired, TypedDict
+
+EventType = Literal["ticket.created", "ticket.updated", "comment.added", "attachment.ready", "verify.ping"]
+Audience = Literal["everyone", "staff"]
+
+
+class TicketEvent(TypedDict):
+    id: str  # event id (the outbox row's id): consumers de-duplicate on it
+    type: EventType
+    ticket_id: str
+    audience: Audience
+    occurred_at: str
+    data: dict
+    seq: NotRequired[int]  # set by communication-service: the replay cursor
+
+
+def ticket_group(ticket_id: uuid.UUID | str) -> str:
+    """The channel-layer group of one ticket's live events."""
+    return f"ticket.{ticket_id}"
+
+
+def group_message(event: TicketEvent) -> dict:
+    """The channel-layer message that carries an event to TicketConsumer.ticket_event."""
+    return {"type": "ticket.event", "event": event}

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .. import cache as cache_counters
+from .checks import run_readiness
+
+
+@never_cache
+@require_GET
+def live(request):
+    return JsonResponse({"status": "ok", "service": settings.HDMS_SERVICE})
+
+
+@never_cache
+@require_GET
+def ready(request):
+    checks = run_readiness(list(settings.HDMS_READINESS))
+    failed = sorted(name for name, result in checks.items() if not result["ok"])
+    body = {
+        "status": "fail" if failed else "ok",
+        "service": settings.HDMS_SERVICE,
+        "checks": checks,
+        "counters": cache_counters.snapshot(),
+    }
+    if failed:
+        body["failed"] = failed
+    return JsonResponse(body, status=503 if failed else 200)

@@ -1,0 +1,147 @@
+"""Run the four services and the Celery worker as background processes (`make up` / `make down`).
+
+Standard library only. gunicorn serves the WSGI services, uvicorn the ASGI communication-service,
+the same servers in development, tests and benchmarks. PIDs and logs live under HDMS_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .stack import EXIT_PORT, REPO, Config, StackError, port_in_use, process_alive, read_pid, say, wait_until
+
+SERVICES = ("user", "ticket", "communication", "file")
+
+
+def venv_bin(name: str) -> str:
+    return str(REPO / ".venv" / "bin" / name)
+
+
+def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
+    """name -> (argv, working directory, port or None)."""
+    workers = config.get("HDMS_WEB_WORKERS", "2")
+    out: dict[str, tuple[list[str], Path, int | None]] = {}
+    for service in SERVICES:
+        port = config.port(f"{service.upper()}_SERVICE_PORT", 8000 + SERVICES.index(service) + 1)
+        src = REPO / "services" / f"{service}-service" / "src"
+        if service == "communication":
+            argv = [venv_bin("uvicorn"), "core.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                    "--workers", workers, "--no-access-log", "--lifespan", "off", "--timeout-graceful-shutdown", "5"]
+        else:
+            argv = [venv_bin("gunicorn"), "core.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                    "--workers", workers, "--threads", "4", "--timeout", "30", "--graceful-timeout", "5"]
+        out[service] = (argv, src, port)
+    out["worker"] = (
+        [venv_bin("celery"), "-A", "core", "worker", "--loglevel", "INFO", "--concurrency",
+         config.get("HDMS_CELERY_CONCURRENCY", "2"), "--queues", "hdms.file", "--hostname", "file@%h", "--without-mingle",
+         "--without-gossip"],
+        REPO / "services" / "file-service" / "src",
+        None,
+    )
+    return out
+
+
+def start(config: Config, names: list[str]) -> None:
+    data = config.data_dir
+    (data / "run").mkdir(parents=True, exist_ok=True)
+    (data / "log").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if "HDMS_ENV_FILE" not in env and config.env_file.exists():
+        env["HDMS_ENV_FILE"] = str(config.env_file)
+    table = commands(config)
+    launched: list[tuple[str, int | None, float]] = []
+    for name in names:
+        started = time.monotonic()
+        argv, cwd, port = table[name]
+        pidfile = data / "run" / f"{name}.pid"
+        pid = read_pid(pidfile)
+        if process_alive(pid, Path(argv[0]).name):
+            say(name, "already up", started, f"pid {pid}" + (f", http://127.0.0.1:{port}" if port else ""))
+            continue
+        if port and port_in_use("127.0.0.1", port):
+            raise StackError(
+                f"port {port} is already in use, so {name}-service cannot listen on it; "
+                f"set {name.upper()}_SERVICE_PORT in {config.env_file} to a free port",
+                EXIT_PORT,
+            )
+        log = open(data / "log" / f"{name}.log", "ab")
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        pidfile.write_text(str(process.pid))
+        launched.append((name, port, started))
+    for name, port, started in launched:
+        if port:
+            wait_until(lambda port=port: _live(port), what=f"{name}-service on port {port} (log: {data / 'log' / (name + '.log')})", timeout=60)
+            say(name, "started", started, f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)")
+        else:
+            time.sleep(0.5)
+            pid = read_pid(data / "run" / f"{name}.pid")
+            if not process_alive(pid, "celery"):
+                raise StackError(f"the Celery worker exited at start; see {data / 'log' / 'worker.log'}", 6)
+            say(name, "started", started, f"pid {pid}, queue hdms.file")
+
+
+def _live(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2) as response:
+        return response.status == 200
+
+
+def stop(config: Config, names: list[str]) -> None:
+    run = config.data_dir / "run"
+    for name in names:
+        started = time.monotonic()
+        pidfile = run / f"{name}.pid"
+        pid = read_pid(pidfile)
+        if not pid or not Path(f"/proc/{pid}").exists():
+            pidfile.unlink(missing_ok=True)
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            wait_until(lambda pid=pid: not _group_alive(pid), what=f"{name} to stop", timeout=20)
+        except StackError:
+            os.killpg(pid, signal.SIGKILL)
+        pidfile.unlink(missing_ok=True)
+        say(name, "stopped", started, f"pid {pid}")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie leader still counts as a group member until reaped
+    try:
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return Path(f"/proc/{pgid}").exists() and ") Z " not in Path(f"/proc/{pgid}/stat").read_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hdms-processes")
+    parser.add_argument("command", choices=["start", "stop"])
+    parser.add_argument("names", nargs="*", default=[*SERVICES, "worker"])
+    args = parser.parse_args(argv)
+    try:
+        config = Config.load()
+        if args.command == "start":
+            start(config, args.names)
+        else:
+            stop(config, list(reversed(args.names)))
+        return 0
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

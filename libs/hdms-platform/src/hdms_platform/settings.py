@@ -1,0 +1,267 @@
+"""Settings builders: a service's settings/base.py is a short list of calls into these.
+
+Everything infrastructural is decided here once: PgBouncer-safe databases, the three Redis
+roles, Celery, logging, DRF. A service passes its name and says what is its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .cache import TTL
+from .env import Env, env as default_env
+
+SERVICES = ("user", "ticket", "communication", "file")
+REDIS_DB = {"cache": 0, "channels": 1, "broker": 2}
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "hdms_platform",
+    "hdms_platform.health",
+]
+
+
+def _check_service(service: str) -> None:
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
+
+
+def redis_urls(env: Env = default_env) -> dict[str, str]:
+    """Each role from its own URL variable, defaulting to one server with db 0 / 1 / 2."""
+    host = env.str("REDIS_HOST", "127.0.0.1")
+    port = env.port("REDIS_PORT", 6379)
+    password = env.secret("REDIS_PASSWORD")
+    base = f"redis://:{password}@{host}:{port}"
+    return {
+        "cache": env.redis_url("REDIS_CACHE_URL", f"{base}/{REDIS_DB['cache']}"),
+        "channels": env.redis_url("CHANNEL_LAYER_URL", f"{base}/{REDIS_DB['channels']}"),
+        "broker": env.redis_url("CELERY_BROKER_URL", f"{base}/{REDIS_DB['broker']}"),
+    }
+
+
+def pgbouncer_address(env: Env = default_env) -> tuple[str, int]:
+    return env.str("PGBOUNCER_HOST", "127.0.0.1"), env.port("PGBOUNCER_PORT", 6432)
+
+
+def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dict[str, dict[str, Any]]:
+    """DATABASES for one service: `default` (transaction pooling) and `migrations` (session pooling).
+
+    Both go through PgBouncer. Safe under transaction pooling: no server-side prepared statements,
+    no server-side cursors, no session state. ASGI services never keep connections (Django's
+    persistent connections leak under ASGI).
+    """
+    _check_service(service)
+    host, port = pgbouncer_address(env)
+    common = {
+        "ENGINE": "django.db.backends.postgresql",
+        "USER": f"hdms_{service}",
+        "PASSWORD": env.secret(f"{service.upper()}_DB_PASSWORD"),
+        "HOST": host,
+        "PORT": str(port),
+        "CONN_HEALTH_CHECKS": True,
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+        "ATOMIC_REQUESTS": False,
+        "OPTIONS": {
+            "prepare_threshold": None,
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", 2, min_value=1, max_value=60),
+            "application_name": f"hdms-{service}",
+        },
+    }
+    return {
+        "default": {
+            **common,
+            "NAME": f"hdms_{service}",
+            "CONN_MAX_AGE": 0 if asgi else env.int("DB_CONN_MAX_AGE", 60, min_value=0),
+        },
+        "migrations": {
+            **common,
+            "OPTIONS": dict(common["OPTIONS"]),
+            "NAME": f"hdms_{service}_session",
+            "CONN_MAX_AGE": 0,
+            "TEST": {"MIRROR": "default"},
+        },
+    }
+
+
+def caches(service: str, *, env: Env = default_env) -> dict[str, dict[str, Any]]:
+    """django-redis on the cache role (db 0): per-service prefix and version, bounded sockets,
+    errors ignored (the database answers instead) but logged and counted, and never 'no expiry'."""
+    _check_service(service)
+    timeout = env.float("REDIS_SOCKET_TIMEOUT", 1.0)
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_urls(env)["cache"],
+            "KEY_PREFIX": f"hdms:{service}",
+            "VERSION": env.int("CACHE_VERSION", 1, min_value=1),
+            "TIMEOUT": TTL.MEDIUM,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": timeout,
+                "SOCKET_TIMEOUT": timeout,
+                "IGNORE_EXCEPTIONS": True,
+                "CONNECTION_POOL_KWARGS": {"max_connections": 50, "health_check_interval": 30},
+            },
+        }
+    }
+
+
+def channel_layers(namespace: str = "communication", *, env: Env = default_env) -> dict[str, dict[str, Any]]:
+    """channels-redis on the channel-layer role (db 1).
+
+    The prefix is the namespace of the service whose sockets consume the groups
+    (communication-service); producers in other services publish into that namespace.
+    """
+    _check_service(namespace)
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": redis_urls(env)["channels"], "socket_connect_timeout": 2}],
+                "prefix": f"hdms:{namespace}:asgi",
+                "capacity": 1000,
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }
+
+
+def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
+    """Celery on the broker role (db 2), read by `app.config_from_object(settings, namespace='CELERY')`."""
+    _check_service(service)
+    socket_timeout = env.float("REDIS_SOCKET_TIMEOUT", 1.0) * 5
+    return {
+        "CELERY_BROKER_URL": redis_urls(env)["broker"],
+        "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
+        "CELERY_BROKER_CONNECTION_MAX_RETRIES": None,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {
+            "visibility_timeout": 3600,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+            "retry_on_timeout": True,
+            "health_check_interval": 10,
+        },
+        "CELERY_RESULT_BACKEND": redis_urls(env)["broker"],
+        "CELERY_RESULT_EXPIRES": 3600,
+        "CELERY_TASK_IGNORE_RESULT": True,
+        "CELERY_TASK_DEFAULT_QUEUE": f"hdms.{service}",
+        "CELERY_TASK_SERIALIZER": "json",
+        "CELERY_RESULT_SERIALIZER": "json",
+        "CELERY_ACCEPT_CONTENT": ["json"],
+        "CELERY_TASK_ACKS_LATE": True,
+        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
+        "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
+        "CELERY_TASK_TIME_LIMIT": 300,
+        "CELERY_TASK_SOFT_TIME_LIMIT": 240,
+        "CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS": False,
+        "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+    }
+
+
+def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
+    level = env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "hdms_platform.logging.RequestIdFilter"}},
+        "formatters": {
+            "json": {"()": "hdms_platform.logging.JsonFormatter"},
+            "console": {"format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json" if json else "console",
+                "filters": ["request_id"],
+            },
+            "degraded": {"class": "hdms_platform.cache.DegradedCacheCounter"},
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "django.db.backends": {"level": "INFO"},
+            "hdms.cache.ignored": {"handlers": ["console", "degraded"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def rest_framework() -> dict[str, Any]:
+    return {
+        "DEFAULT_AUTHENTICATION_CLASSES": ["hdms_platform.auth.AccessTokenAuthentication"],
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "EXCEPTION_HANDLER": "hdms_platform.api.exception_handler",
+        "UNAUTHENTICATED_USER": None,
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    }
+
+
+def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = default_env) -> dict[str, Any]:
+    """What every service's settings share; a base.py does `globals().update(common(...))`."""
+    return {
+        "HDMS_SERVICE": service,
+        "SECRET_KEY": env.secret("DJANGO_SECRET_KEY", min_length=50),
+        "ALLOWED_HOSTS": env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"]),
+        "BASE_DIR": base_dir,
+        "ROOT_URLCONF": "core.urls",
+        "WSGI_APPLICATION": "core.wsgi.application",
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "USE_TZ": True,
+        "TIME_ZONE": "UTC",
+        "LANGUAGE_CODE": "en-us",
+        "USE_I18N": False,
+        "DATABASES": database(service, asgi=asgi, env=env),
+        "DATABASE_ROUTERS": ["hdms_platform.db.PrimaryRouter"],
+        "HDMS_PGBOUNCER": pgbouncer_address(env),
+        "CACHES": caches(service, env=env),
+        "REST_FRAMEWORK": rest_framework(),
+        "SPECTACULAR_SETTINGS": {
+            "TITLE": f"HDMS {service}-service API",
+            "VERSION": "1.0.0",
+            "SERVE_INCLUDE_SCHEMA": False,
+            "SWAGGER_UI_DIST": "SIDECAR",
+            "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+            "REDOC_DIST": "SIDECAR",
+        },
+        "MIDDLEWARE": [
+            "hdms_platform.logging.RequestIdMiddleware",
+            "django.middleware.security.SecurityMiddleware",
+            "django.middleware.common.CommonMiddleware",
+        ],
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+            }
+        ],
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": 2 * 1024 * 1024,
+        "LOGGING": logging_config(json=env.choice("LOG_FORMAT", ("console", "json"), "console") == "json", env=env),
+        "DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS": True,
+        "DJANGO_REDIS_LOGGER": "hdms.cache.ignored",
+    }
+
+
+def production(env: Env = default_env) -> dict[str, Any]:
+    """What prod.py changes: HTTPS everywhere, secure cookies, JSON logs. Passes check --deploy."""
+    return {
+        "DEBUG": False,
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+        "SECURE_SSL_REDIRECT": env.bool("SECURE_SSL_REDIRECT", True),
+        "SECURE_REDIRECT_EXEMPT": [r"^health/"],
+        "SECURE_HSTS_SECONDS": env.int("SECURE_HSTS_SECONDS", 31536000, min_value=0),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": True,
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "LOGGING": logging_config(json=True, env=env),
+    }

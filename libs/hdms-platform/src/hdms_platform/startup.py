@@ -1,0 +1,41 @@
+"""WSGI/ASGI entry points that refuse to serve with an infrastructure mistake in the settings."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _check() -> None:
+    import django
+
+    django.setup()
+    from .checks import TAG
+
+    errors = [e for e in run_checks(tags=[TAG]) if e.is_serious()]
+    if errors:
+        raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg}" for e in errors))
+
+
+def wsgi_application():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+    _check()
+    from django.core.wsgi import get_wsgi_application
+
+    return get_wsgi_application()
+
+
+def settings_module() -> str:
+    from .env import env
+
+    return f"core.settings.{env.choice('HDMS_SETTINGS', ('dev', 'test', 'prod'), 'dev')}"
+
+
+def asgi_http_application():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+    _check()
+    from django.core.asgi import get_asgi_application
+
+    return get_asgi_application()

@@ -1,0 +1,12 @@
+"""URL patterns every service serves: health, and the OpenAPI schema with its docs UI (no CDN)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+def platform_urls() -> list:
+    return [
+        path("", include("hdms_platform.health.urls")),
+        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    ]

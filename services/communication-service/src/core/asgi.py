@@ -1,0 +1,17 @@
+"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+
+import os
+
+from hdms_platform.startup import settings_module
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
+
+from hdms_platform.startup import asgi_http_application  # noqa: E402
+
+http_application = asgi_http_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from apps.conversations.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter({"http": http_application, "websocket": URLRouter(websocket_urlpatterns)})

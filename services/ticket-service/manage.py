@@ -1,0 +1,7 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the ticket-service."""
+
+from hdms_platform.manage import main
+
+if __name__ == "__main__":
+    main(__file__)

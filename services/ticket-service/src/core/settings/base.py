@@ -1,0 +1,16 @@
+"""ticket-service: tickets, comments and their history; publishes ticket events."""
+
+from pathlib import Path
+
+from hdms_platform import auth
+from hdms_platform import settings as platform
+
+SERVICE = "ticket"
+BASE_DIR = Path(__file__).resolve().parents[3]
+
+globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
+
+INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.tickets"]
+HDMS_READINESS = ["database", "cache"]
+HDMS_REDIS_ROLES = ("cache",)
+HDMS_JWT_PUBLIC_KEY = auth.public_key()

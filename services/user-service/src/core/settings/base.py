@@ -1,0 +1,27 @@
+"""user-service: accounts, sessions, and the access tokens every other service verifies."""
+
+from pathlib import Path
+
+from hdms_platform import auth
+from hdms_platform import settings as platform
+
+SERVICE = "user"
+BASE_DIR = Path(__file__).resolve().parents[3]
+
+globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
+
+INSTALLED_APPS = [*platform.INSTALLED_APPS, "apps.accounts"]
+AUTH_USER_MODEL = "accounts.User"
+HDMS_READINESS = ["database", "cache"]
+HDMS_REDIS_ROLES = ("cache",)
+
+HDMS_JWT_PUBLIC_KEY = auth.public_key()
+HDMS_JWT_PRIVATE_KEY = auth.private_key()
+ACCESS_TOKEN_SECONDS = 15 * 60
+REFRESH_TOKEN_SECONDS = 14 * 24 * 60 * 60
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]

@@ -1,0 +1,3 @@
+from hdms_platform.startup import wsgi_application
+
+application = wsgi_application()
