@@ -1,0 +1,51 @@
+# HDMS: `make up` for a working stack, `make test` for the whole suite. See README.md.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
+
+.PHONY: help env deps infra up down down-purge status verify test lint bench
+
+help:
+	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
+	@echo "make down    stop everything (data kept; make down-purge deletes it)"
+	@echo "make test    install what is needed, run every test on a private stack, tear it down"
+	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
+	@echo "make infra   PostgreSQL -> PgBouncer -> Redis only"
+	@echo "make lint    ruff"
+
+env:
+	@python3 -m hdms_platform.envfile
+
+deps:
+	@bash scripts/bootstrap.sh
+
+infra: env deps
+	@bash scripts/start-infrastructure.sh
+
+up: infra
+	@bash scripts/migrate-all.sh
+	@$(PY) -m hdms_platform.processes start
+
+down:
+	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop
+	@bash scripts/stop-infrastructure.sh
+
+down-purge:
+	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop
+	@bash scripts/stop-infrastructure.sh --purge
+
+status:
+	@python3 -m hdms_platform.stack status
+
+verify:
+	@bash scripts/verify-all-connections.sh
+
+lint: deps
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+test: deps
+	@$(PY) -m hdms_platform.testrun
+
+bench: deps
+	@$(PY) -m hdms_platform.testrun --bench
