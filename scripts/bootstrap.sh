@@ -15,7 +15,7 @@ stamp=".venv/.hdms-$(cat requirements.lock libs/hdms-platform/pyproject.toml | s
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
-  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e libs/hdms-platform
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall -e libs/hdms-platform
   rm -f .venv/.hdms-*
   touch "$stamp"
   echo "python dependencies installed in .venv"

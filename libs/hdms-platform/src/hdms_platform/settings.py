@@ -233,6 +233,8 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             "hdms_platform.logging.RequestIdMiddleware",
             "django.middleware.security.SecurityMiddleware",
             "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",  # APIs use bearer tokens (DRF exempts them)
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
         ],
         "TEMPLATES": [
             {

@@ -297,6 +297,12 @@ class NativeStack:
             for path in [self.data, *self.data.rglob("*")]:
                 if path.stat().st_uid != self.user.pw_uid and not path.is_symlink():
                     os.chown(path, self.user.pw_uid, self.user.pw_gid)
+        if os.geteuid() == 0 and self.as_user(["test", "-w", str(self.data)]).returncode != 0:
+            raise StackError(
+                f"{self.user.pw_name} (the unprivileged user the servers run as) cannot write {self.data}: "
+                "a parent directory is not traversable; set HDMS_DATA_DIR to a path it can reach",
+                EXIT_DATADIR,
+            )
         if self.pgdata.exists():
             owner = self.pgdata.stat().st_uid
             if owner != self.user.pw_uid:
@@ -494,6 +500,11 @@ class NativeStack:
     def start(self) -> None:
         self.prepare()
         self.secrets()  # every required secret is named before anything starts
+        # Fail fast on a taken port, before anything starts.
+        if not process_alive(read_pid(self.pgb_pidfile), "pgbouncer"):
+            self.check_port(self.pgb_host, self.pgb_port, "PGBOUNCER_PORT", "PgBouncer")
+        if not process_alive(read_pid(self.redis_pidfile), "redis-server"):
+            self.check_port(self.redis_host, self.redis_port, "REDIS_PORT", "Redis")
         self.prepare_data_dir()
         self.start_postgres()
         self.start_pgbouncer()

@@ -1,0 +1,43 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+
+def test_missing_required_variable_is_named(make_env):
+    env = make_env(REDIS_PASSWORD=None)
+    with pytest.raises(ImproperlyConfigured, match="REDIS_PASSWORD is required"):
+        env.secret("REDIS_PASSWORD")
+
+
+def test_malformed_integer_names_variable_and_expectation(make_env):
+    env = make_env(PGBOUNCER_PORT="sixty")
+    with pytest.raises(ImproperlyConfigured, match=r"PGBOUNCER_PORT must be an integer >= 1 <= 65535, got 'sixty'"):
+        env.port("PGBOUNCER_PORT")
+
+
+def test_out_of_range_port_rejected(make_env):
+    with pytest.raises(ImproperlyConfigured, match="PGBOUNCER_PORT"):
+        make_env(PGBOUNCER_PORT="70000").port("PGBOUNCER_PORT")
+
+
+@pytest.mark.parametrize("value", ["change-me", "changeme", "short"])
+def test_placeholder_or_short_secret_rejected_without_echo(make_env, value):
+    with pytest.raises(ImproperlyConfigured) as caught:
+        make_env(DJANGO_SECRET_KEY=value).secret("DJANGO_SECRET_KEY", min_length=50)
+    assert "DJANGO_SECRET_KEY" in str(caught.value)
+    assert value not in str(caught.value).replace("DJANGO_SECRET_KEY", "")
+
+
+def test_bool_and_list_and_choice(make_env):
+    env = make_env(FLAG="yes", HOSTS="a, b,,c", MODE="json")
+    assert env.bool("FLAG") is True
+    assert env.list("HOSTS") == ["a", "b", "c"]
+    assert env.choice("MODE", ("console", "json")) == "json"
+    with pytest.raises(ImproperlyConfigured, match="MODE must be one of console, xml"):
+        env.choice("MODE", ("console", "xml"))
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be true or false"):
+        make_env(FLAG="maybe").bool("FLAG")
+
+
+def test_bad_redis_url_is_named(make_env):
+    with pytest.raises(ImproperlyConfigured, match="REDIS_CACHE_URL must be a redis://"):
+        make_env(REDIS_CACHE_URL="http://x/0").redis_url("REDIS_CACHE_URL", "redis://localhost/0")

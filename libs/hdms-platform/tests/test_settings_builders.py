@@ -1,0 +1,63 @@
+from hdms_platform import settings as platform
+from hdms_platform.cache import TTL
+
+
+def test_database_points_at_pgbouncer_and_is_pooling_safe(make_env):
+    dbs = platform.database("ticket", env=make_env())
+    assert set(dbs) == {"default", "migrations"}
+    for alias in dbs.values():
+        assert (alias["HOST"], alias["PORT"]) == ("10.1.2.3", "7432")
+        assert alias["OPTIONS"]["prepare_threshold"] is None
+        assert alias["OPTIONS"]["connect_timeout"] == 2
+        assert alias["DISABLE_SERVER_SIDE_CURSORS"] is True
+        assert alias["CONN_HEALTH_CHECKS"] is True
+        assert alias["USER"] == "hdms_ticket"
+    assert dbs["default"]["NAME"] == "hdms_ticket"
+    assert dbs["migrations"]["NAME"] == "hdms_ticket_session"
+    assert dbs["default"]["CONN_MAX_AGE"] == 60
+
+
+def test_asgi_service_never_keeps_connections(make_env):
+    assert platform.database("communication", asgi=True, env=make_env())["default"]["CONN_MAX_AGE"] == 0
+
+
+def test_redis_roles_default_to_db_0_1_2_and_move_by_url(make_env):
+    urls = platform.redis_urls(make_env(REDIS_HOST="redis.internal", REDIS_PORT="6380"))
+    assert urls["cache"].endswith("@redis.internal:6380/0")
+    assert urls["channels"].endswith("@redis.internal:6380/1")
+    assert urls["broker"].endswith("@redis.internal:6380/2")
+    moved = platform.redis_urls(make_env(CELERY_BROKER_URL="rediss://:pw@broker.internal:6379/0"))
+    assert moved["broker"] == "rediss://:pw@broker.internal:6379/0"
+    assert moved["cache"].endswith("/0") and "broker.internal" not in moved["cache"]
+
+
+def test_caches_prefix_version_ttl_and_bounded_sockets(make_env):
+    cache = platform.caches("file", env=make_env(REDIS_SOCKET_TIMEOUT="0.5"))["default"]
+    assert cache["KEY_PREFIX"] == "hdms:file"
+    assert cache["VERSION"] == 1
+    assert cache["TIMEOUT"] == TTL.MEDIUM and cache["TIMEOUT"] is not None
+    assert cache["OPTIONS"]["SOCKET_TIMEOUT"] == 0.5
+    assert cache["OPTIONS"]["SOCKET_CONNECT_TIMEOUT"] == 0.5
+    assert cache["OPTIONS"]["IGNORE_EXCEPTIONS"] is True
+
+
+def test_channel_layer_on_db1_with_namespace_prefix(make_env):
+    config = platform.channel_layers("communication", env=make_env())["default"]["CONFIG"]
+    assert config["hosts"][0]["address"].endswith("/1")
+    assert config["prefix"] == "hdms:communication:asgi"
+    assert config["capacity"] > 0 and config["expiry"] > 0
+
+
+def test_celery_on_db2_per_service_queue_json_acks_late(make_env):
+    config = platform.celery_config("file", env=make_env())
+    assert config["CELERY_BROKER_URL"].endswith("/2")
+    assert config["CELERY_TASK_DEFAULT_QUEUE"] == "hdms.file"
+    assert config["CELERY_ACCEPT_CONTENT"] == ["json"]
+    assert config["CELERY_TASK_ACKS_LATE"] and config["CELERY_TASK_REJECT_ON_WORKER_LOST"]
+    assert config["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 3600
+    assert config["CELERY_TASK_TIME_LIMIT"] > config["CELERY_TASK_SOFT_TIME_LIMIT"] > 0
+    assert config["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] is True
+
+
+def test_ttl_policies_are_ordered():
+    assert 0 < TTL.SHORT < TTL.MEDIUM < TTL.LONG
