@@ -44,3 +44,19 @@ def test_start_up_names_a_malformed_variable():
     result = manage("user", "check", extra_env={"PGBOUNCER_PORT": "not-a-port"})
     assert result.returncode != 0
     assert "PGBOUNCER_PORT must be an integer" in result.stderr
+
+
+@pytest.mark.parametrize("service", ["user", "ticket", "file"])
+def test_seed_dev_data_is_idempotent(service):
+    first = manage(service, "seed_dev_data")
+    assert first.returncode == 0, first.stderr
+    second = manage(service, "seed_dev_data")
+    assert second.returncode == 0, second.stderr
+    assert "seed_dev_data: 0 created" in second.stdout
+
+
+@pytest.mark.parametrize("service", ["user", "ticket", "file"])
+def test_seed_dev_data_refuses_production_settings(service):
+    result = manage(service, "seed_dev_data", extra_env={"HDMS_SETTINGS": "prod"})
+    assert result.returncode != 0
+    assert "refuses to run with production settings" in result.stderr

@@ -1,0 +1,11 @@
+# One image for the four services and the worker; the command picks the process.
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app/libs/hdms-platform/src
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY . .
+RUN pip install --no-cache-dir --no-deps -e libs/hdms-platform && useradd --system --uid 10001 hdms \
+    && mkdir -p /var/lib/hdms/media && chown hdms /var/lib/hdms/media
+USER hdms

@@ -1,0 +1,109 @@
+"""The compose files parse and keep the data plane's invariants (no Docker engine needed)."""
+
+import re
+
+import pytest
+import yaml
+
+from hdms_platform.stack import REPO
+
+APPS = ("user-service", "ticket-service", "communication-service", "file-service", "file-worker")
+
+
+def load(name):
+    return yaml.safe_load((REPO / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def base():
+    return load("docker-compose.yml")
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return load("docker-compose.prod.yml")
+
+
+def version(image: str) -> tuple[int, ...]:
+    tag = image.rsplit(":", 1)[1]
+    return tuple(int(x) for x in re.match(r"v?(\d+(?:\.\d+)*)", tag).group(1).split("."))
+
+
+def test_images_are_pinned_to_supported_versions(base):
+    services = base["services"]
+    assert version(services["postgres"]["image"])[0] in (16, 17)
+    assert "pgbouncer" in services["pgbouncer"]["image"] and version(services["pgbouncer"]["image"]) >= (1, 21)
+    assert version(services["redis"]["image"])[0] == 7
+    for name in ("postgres", "pgbouncer", "redis"):
+        assert ":latest" not in services[name]["image"]
+
+
+def test_every_long_running_container_has_a_healthcheck(base):
+    for name, service in base["services"].items():
+        if name != "migrate":
+            assert "healthcheck" in service, name
+
+
+def test_dependencies_wait_for_health(base):
+    for name, service in base["services"].items():
+        for dependency, condition in (service.get("depends_on") or {}).items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)
+
+
+def test_named_volumes_for_state(base):
+    assert {"pgdata", "redisdata", "media"} <= set(base["volumes"])
+    assert any(v.startswith("pgdata:") for v in base["services"]["postgres"]["volumes"])
+
+
+def test_only_pgbouncer_reaches_postgres(base):
+    assert base["networks"]["data"]["internal"] is True
+    on_data = [name for name, s in base["services"].items() if "data" in s.get("networks", [])]
+    assert sorted(on_data) == ["pgbouncer", "postgres"]
+    assert base["services"]["postgres"]["networks"] == ["data"]
+    assert "ports" not in base["services"]["postgres"]
+
+
+def test_apps_reach_the_database_only_through_pgbouncer(base):
+    for name in APPS:
+        env = base["services"][name]["environment"]
+        assert env["PGBOUNCER_HOST"] == "pgbouncer"
+        assert "data" not in base["services"][name].get("networks", [])
+
+
+def test_prod_publishes_no_database_or_redis_port(base, prod):
+    for name in ("postgres", "pgbouncer", "redis"):
+        assert "ports" not in base["services"][name]
+        assert "ports" not in prod["services"].get(name, {})
+
+
+def test_prod_requires_its_secrets(prod):
+    text = (REPO / "docker-compose.prod.yml").read_text()
+    for secret in ("DJANGO_SECRET_KEY", "REDIS_PASSWORD", "POSTGRES_PASSWORD", "USER_DB_PASSWORD", "FILE_DB_PASSWORD"):
+        assert re.search(r"\$\{" + secret + r":\?[^}]+\}", text), secret
+
+
+def test_prod_services_restart_and_replicate(prod):
+    for name in APPS:
+        service = prod["services"][name]
+        assert service["restart"] == "always", name
+        assert service["deploy"]["replicas"] >= 2, name
+        assert service["environment"]["HDMS_SETTINGS"] == "prod"
+
+
+def test_pgbouncer_template_is_transaction_pooled_scram_with_session_entries():
+    ini = (REPO / "config/pgbouncer/pgbouncer.ini.example").read_text()
+    assert re.search(r"^pool_mode = transaction$", ini, re.M)
+    assert re.search(r"^auth_type = scram-sha-256$", ini, re.M)
+    for service in ("user", "ticket", "communication", "file"):
+        assert re.search(rf"^hdms_{service}\s+=.*pool_mode=transaction", ini, re.M)
+        assert re.search(rf"^hdms_{service}_session\s+=.*pool_mode=session", ini, re.M)
+    assert re.search(r"^query_wait_timeout = [1-9]$", ini, re.M)
+    assert re.search(r"^server_connect_timeout = [1-5]$", ini, re.M)
+    assert re.search(r"^admin_users = ", ini, re.M)
+
+
+def test_redis_conf_never_evicts_broker_data():
+    conf = (REPO / "config/redis/redis.conf").read_text()
+    policy = re.search(r"^maxmemory-policy (\S+)$", conf, re.M).group(1)
+    assert policy.startswith("volatile-") or policy == "noeviction"
+    assert re.search(r"^maxmemory \d+", conf, re.M)
