@@ -1,7 +1,5 @@
 import copy
 
-from django.conf import settings
-
 from hdms_platform.checks import check_databases, check_redis_roles
 
 

@@ -23,7 +23,7 @@ def run_concurrently(count, target):
     def wrapper(index):
         try:
             target(index)
-        except Exception as exc:  # collected and asserted below
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
         finally:
             connections.close_all()

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import authentication, exceptions
 
-from .env import REPO, Env, env as default_env
+from .env import REPO, Env
+from .env import env as default_env
 
 ALGORITHM = "RS256"
 ISSUER = "hdms-user-service"

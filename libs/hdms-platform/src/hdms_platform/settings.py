@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .cache import TTL
-from .env import Env, env as default_env
+from .env import Env
+from .env import env as default_env
 
 SERVICES = ("user", "ticket", "communication", "file")
 REDIS_DB = {"cache": 0, "channels": 1, "broker": 2}

@@ -175,8 +175,8 @@ def mint_verify_token() -> str:
 
 
 def channels_checks() -> list[Result]:
-    from channels_redis.core import RedisChannelLayer
     import websockets
+    from channels_redis.core import RedisChannelLayer
 
     from .events import group_message, ticket_group
     from .settings import channel_layers

@@ -1,6 +1,5 @@
-from hdms_platform.seed import TICKETS, USERS, SeedCommand
-
 from apps.tickets.models import Comment, Ticket
+from hdms_platform.seed import TICKETS, USERS, SeedCommand
 
 
 class Command(SeedCommand):

@@ -1,6 +1,5 @@
-from hdms_platform.seed import DEV_PASSWORD, USERS, SeedCommand
-
 from apps.accounts.models import User
+from hdms_platform.seed import DEV_PASSWORD, USERS, SeedCommand
 
 
 class Command(SeedCommand):
