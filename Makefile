@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
 
-.PHONY: help env deps infra up down down-purge status verify test lint bench
+.PHONY: help env deps infra up down down-purge status verify test lint bench-pgbench
 
 help:
 	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
@@ -47,5 +47,6 @@ lint: deps
 test: deps
 	@$(PY) -m hdms_platform.testrun
 
-bench: deps
-	@$(PY) -m hdms_platform.testrun --bench
+
+bench-pgbench: deps
+	@$(PY) bench/pgbench_pooling.py

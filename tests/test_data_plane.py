@@ -70,7 +70,9 @@ def backend_count(run_dir, stack_env) -> int:
 
 
 def test_500_clients_through_pgbouncer_without_errors_or_extra_backends(stack_env, run_dir):
-    env = {"PGPASSWORD": stack_env["FILE_DB_PASSWORD"], "PATH": "/usr/lib/postgresql/15/bin:/usr/bin:/bin"}
+    from hdms_platform.stack import find_postgres_bindir
+
+    env = {"PGPASSWORD": stack_env["FILE_DB_PASSWORD"], "PATH": f"{find_postgres_bindir()}:/usr/bin:/bin"}
     common = ["-h", "127.0.0.1", "-p", stack_env["PGBOUNCER_PORT"], "-U", "hdms_file"]
     init = subprocess.run(["pgbench", "-i", "-s", "1", "-q", *common, "hdms_file_session"], env=env, capture_output=True, text=True)
     assert init.returncode == 0, init.stderr

@@ -1,0 +1,127 @@
+"""pgbench select-only at 10 / 50 / 500 clients, direct (Unix socket) vs through PgBouncer,
+side by side in one run on a private stack; writes docs/performance.md.
+
+    make bench-pgbench            # or: .venv/bin/python bench/pgbench_pooling.py [--seconds 10]
+
+Direct and pooled runs alternate per client count, so machine noise hits both alike; each
+figure is reported with the ratio pooled / direct measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hdms_platform import envfile
+from hdms_platform.stack import REPO, find_postgres_bindir, read_env_file
+from hdms_platform.testrun import free_ports, scrub_environment
+
+CLIENTS = (10, 50, 500)
+
+
+def pgbench(bindir: Path, args: list[str], password: str) -> dict:
+    env = {"PGPASSWORD": password, "PATH": os.environ["PATH"]}
+    result = subprocess.run([str(bindir / "pgbench"), *args], env=env, capture_output=True, text=True, timeout=600)
+    out = result.stdout + result.stderr
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    return {
+        "ok": result.returncode == 0,
+        "tps": float(tps.group(1)) if tps else 0.0,
+        "latency_ms": float(latency.group(1)) if latency else None,
+        "failed": int(failed.group(1)) if failed else None,
+        "error": "" if result.returncode == 0 else out.strip().splitlines()[-1][:160],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
+    args = parser.parse_args(argv)
+    scrub_environment()
+    state = Path(tempfile.mkdtemp(prefix="hdms-bench-", dir="/tmp"))
+    state.chmod(0o755)
+    pgb, redis = free_ports(2)
+    env_file = state / "bench.env"
+    env_file.write_text(envfile.render((REPO / ".env.example").read_text(), {
+        "HDMS_STACK_MODE": "native", "HDMS_DATA_DIR": str(state / "data"), "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(redis),
+        "PGBOUNCER_POOL_SIZE": "20", "POSTGRES_MAX_CONNECTIONS": "600",
+    }))
+    os.environ["HDMS_ENV_FILE"] = str(env_file)
+    values = read_env_file(env_file)
+    password = values["FILE_DB_PASSWORD"]
+    bindir = find_postgres_bindir()
+    py = str(REPO / ".venv" / "bin" / "python")
+    rows = []
+    try:
+        subprocess.run([py, "-m", "hdms_platform.stack", "start"], check=True, cwd=REPO)
+        socket_dir = str(state / "data" / "run")
+        pooled = ["-h", "127.0.0.1", "-p", str(pgb), "-U", "hdms_file"]
+        direct = ["-h", socket_dir, "-p", values.get("POSTGRES_PORT", "5432"), "-U", "hdms_file"]
+        init = pgbench(bindir, ["-i", "-q", "-s", str(args.scale), *pooled, "hdms_file_session"], password)
+        if not init["ok"]:
+            raise SystemExit(f"pgbench -i failed: {init['error']}")
+        for clients in CLIENTS:
+            common = ["-S", "-n", "-c", str(clients), "-j", "2", "-T", str(args.seconds)]
+            d = pgbench(bindir, [*common, *direct, "hdms_file"], password)
+            p = pgbench(bindir, [*common, *pooled, "hdms_file"], password)
+            rows.append((clients, d, p))
+            print(f"{clients:>4} clients  direct {d['tps']:>10.0f} tps  pgbouncer {p['tps']:>10.0f} tps", flush=True)
+    finally:
+        subprocess.run([py, "-m", "hdms_platform.stack", "stop", "--purge"], cwd=REPO, capture_output=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+    def cell(r):
+        if not r["ok"]:
+            return f"error: {r['error']}"
+        return f"{r['tps']:,.0f} tps, {r['latency_ms']} ms avg, {r['failed'] or 0} failed"
+
+    lines = [
+        "# Performance",
+        "",
+        "Every figure here is measured side by side in one run on the same machine and reported as a",
+        "ratio, so it survives a noisy shared box. Re-run with the command shown; numbers will differ",
+        "by machine, ratios much less.",
+        "",
+        "## pgbench select-only: direct (Unix socket) vs through PgBouncer",
+        "",
+        f"`make bench-pgbench` (= `.venv/bin/python bench/pgbench_pooling.py --seconds {args.seconds}`), "
+        f"measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores. PostgreSQL 15 (`max_connections = 600` for this",
+        f"run, so the direct side can take 500 clients at all), PgBouncer {subprocess.run(['pgbouncer', '--version'], capture_output=True, text=True).stdout.split()[1]}",
+        f"in transaction mode with `default_pool_size = 20`, `pgbench -S -j 2 -T {args.seconds}`, scale {args.scale}; pgbench itself",
+        "shares the 2 cores with the servers.",
+        "",
+        "| clients | direct | through PgBouncer | PgBouncer / direct |",
+        "|---:|---|---|---:|",
+    ]
+    for clients, d, p in rows:
+        ratio = f"{p['tps'] / d['tps']:.2f}x" if d["ok"] and p["ok"] and d["tps"] else "n/a"
+        lines.append(f"| {clients} | {cell(d)} | {cell(p)} | {ratio} |")
+    lines += [
+        "",
+        "Reading it: at few clients PgBouncer costs a hop (TCP + its own event loop on a shared core),",
+        "so the ratio is below 1. As clients grow, the direct side pays for one PostgreSQL backend",
+        "per client (500 processes on 2 cores) while PgBouncer keeps 20 server connections busy;",
+        "and without PgBouncer the default `max_connections = 100` refuses client 101 outright.",
+        "",
+        "Not yet measured here (issue: benchmarks): the Django-level figures (indexed read through",
+        "PgBouncer vs direct, cache hit vs miss, WebSocket fan-out, Celery throughput, memory).",
+        "",
+    ]
+    Path(args.output).write_text("\n".join(lines))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
