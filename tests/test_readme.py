@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from hdms_platform.stack import REPO
+from hdms_platform.stack import REPO, read_env_file
 from hdms_platform.testrun import free_ports
 from tests.conftest import write_env
 
@@ -29,18 +29,13 @@ def test_quickstart_runs_as_written():
     root = Path(tempfile.mkdtemp(prefix="hdms-readme-", dir="/tmp"))
     root.chmod(0o755)
     pgb, rds, *ports = free_ports(6)
+    keys = read_env_file(Path(os.environ["HDMS_ENV_FILE"]))  # the private stack's key pair, not the repo's
     env_file = write_env(root / "env", {
         "HDMS_DATA_DIR": str(root / "data"), "HDMS_STACK_MODE": "native", "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds),
-        "JWT_PRIVATE_KEY_FILE": os.environ.get("HDMS_JWT_PRIVATE_KEY_FILE_FOR_TESTS", ""),
-        **{f"{s}_SERVICE_PORT": str(p) for s, p in zip(("USER", "TICKET", "COMMUNICATION", "FILE"), ports, strict=False)},
+        "JWT_PRIVATE_KEY_FILE": keys["JWT_PRIVATE_KEY_FILE"], "JWT_PUBLIC_KEY_FILE": keys["JWT_PUBLIC_KEY_FILE"],
+        "FILE_STORAGE_DIR": str(root / "media"),
+        **{f"{s}_SERVICE_PORT": str(p) for s, p in zip(("USER", "TICKET", "COMMUNICATION", "FILE"), ports, strict=True)},
     })
-    from hdms_platform.stack import read_env_file
-
-    current = read_env_file(Path(os.environ["HDMS_ENV_FILE"]))
-    text = env_file.read_text()
-    for key in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):
-        text = re.sub(rf"^{key}=.*$", f"{key}={current[key]}", text, flags=re.M)
-    env_file.write_text(text)
     env = {**os.environ, "HDMS_ENV_FILE": str(env_file), "HDMS_SETTINGS": "dev"}
     try:
         for command in commands:

@@ -5,6 +5,7 @@ Standard library only. Never overwrites an existing file.
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def ensure_keys(private: Path, public: Path) -> bool:
 
 def main(argv: list[str]) -> int:
     repo = Path(__file__).resolve().parents[4]
-    target = Path(argv[0]) if argv else repo / ".env"
+    target = Path(argv[0] if argv else os.environ.get("HDMS_ENV_FILE") or repo / ".env")
     if target.exists():
         print(f"{target} exists; leaving it as it is")
     else:
