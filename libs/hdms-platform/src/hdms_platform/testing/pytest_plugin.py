@@ -11,24 +11,16 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_blocker):
+def django_db_setup():
     """Use the stack's already-migrated databases (through PgBouncer); never create test databases."""
-    from django.conf import settings
-
-    for alias in settings.DATABASES:
-        settings.DATABASES[alias].setdefault("TEST", {})
     yield
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(settings, request):
+def _isolated_cache(settings):
     """A per-test cache key prefix on the real Redis, so tests never see each other's keys."""
     import uuid
 
-    if "CACHES" in dir(settings):
-        caches = {**settings.CACHES}
-        default = {**caches["default"]}
-        default["KEY_PREFIX"] = f"{default.get('KEY_PREFIX', '')}:test:{uuid.uuid4().hex[:8]}"
-        caches["default"] = default
-        settings.CACHES = caches
-    yield
+    default = {**settings.CACHES["default"]}
+    default["KEY_PREFIX"] = f"{default['KEY_PREFIX']}:test:{uuid.uuid4().hex[:8]}"
+    settings.CACHES = {**settings.CACHES, "default": default}
