@@ -12,7 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger("hdms.api")
@@ -98,3 +100,16 @@ def handler400(request, exception=None):
 
 def handler403(request, exception=None):
     return json_error(403, "permission_denied", "Permission denied.")
+
+
+class Pagination(PageNumberPagination):
+    """Page-number pagination with a total (`count`) and a capped, client-chosen page size."""
+
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def client_address(request) -> str:
+    """The caller's address, honouring REST_FRAMEWORK['NUM_PROXIES'] like DRF's throttles do."""
+    return BaseThrottle().get_ident(request)

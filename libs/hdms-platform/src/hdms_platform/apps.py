@@ -7,4 +7,4 @@ class PlatformConfig(AppConfig):
     verbose_name = "HDMS platform"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, schema  # noqa: F401  (registers the system checks and the OpenAPI auth scheme)

@@ -15,7 +15,7 @@ from pathlib import Path
 import jwt
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from .env import REPO, Env
 from .env import env as default_env
@@ -126,3 +126,19 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="hdms"'
+
+
+class IsStaffMember(permissions.BasePermission):
+    """Agents and admins."""
+
+    message = "Only agents and admins may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(getattr(request.user, "is_staff_member", False))
+
+
+class IsAdmin(permissions.BasePermission):
+    message = "Only admins may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(getattr(request.user, "is_admin", False))

@@ -39,3 +39,21 @@ class DegradedCacheCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         count("cache_errors_ignored")
+
+
+def get_or_load(key: str, *, ttl: TTL, load, name: str):
+    """Cache-aside read: the cached value, or `load()` stored under `key` for the policy's TTL.
+
+    Counts `<name>_hit` / `<name>_miss` (shown by /health/ready). With Redis down, get() answers
+    None and set() is ignored, so every read is a miss served from the database.
+    """
+    from django.core.cache import cache
+
+    value = cache.get(key)
+    if value is not None:
+        count(f"{name}_hit")
+        return value
+    count(f"{name}_miss")
+    value = load()
+    cache.set(key, value, timeout=int(ttl))
+    return value

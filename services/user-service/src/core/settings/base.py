@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hdms_platform import auth
 from hdms_platform import settings as platform
+from hdms_platform.env import env
 
 SERVICE = "user"
 BASE_DIR = Path(__file__).resolve().parents[3]
@@ -17,8 +18,12 @@ HDMS_REDIS_ROLES = ("cache",)
 
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 HDMS_JWT_PRIVATE_KEY = auth.private_key()
-ACCESS_TOKEN_SECONDS = 15 * 60
-REFRESH_TOKEN_SECONDS = 14 * 24 * 60 * 60
+ACCESS_TOKEN_SECONDS = env.int("ACCESS_TOKEN_SECONDS", 15 * 60, min_value=60, max_value=3600)
+REFRESH_TOKEN_SECONDS = env.int("REFRESH_TOKEN_SECONDS", 14 * 24 * 60 * 60, min_value=3600)
+LOGIN_MAX_FAILURES_PER_ACCOUNT = env.int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, min_value=1)
+LOGIN_MAX_ATTEMPTS_PER_ADDRESS = env.int("LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 30, min_value=1)
+LOGIN_RATE_WINDOW_SECONDS = env.int("LOGIN_RATE_WINDOW_SECONDS", 15 * 60, min_value=10)
+USER_SETTINGS_MAX_BYTES = 16 * 1024
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

@@ -1,0 +1,37 @@
+"""`manage.py outbox_relay`: publish this service's pending outbox events until stopped (SIGTERM)."""
+
+from __future__ import annotations
+
+import signal
+
+from django.core.management.base import BaseCommand
+
+from hdms_platform.outbox.relay import configured_publisher, pending_count, relay_batch, run_forever
+
+
+class Command(BaseCommand):
+    help = "Publish pending outbox events (settings.HDMS_OUTBOX_PUBLISHER), retrying until they are sent."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="publish what is pending now, then exit")
+        parser.add_argument("--poll-interval", type=float, default=0.2)
+
+    def handle(self, *args, once: bool, poll_interval: float, **options):
+        publish = configured_publisher()
+        if once:
+            total = 0
+            while True:
+                result = relay_batch(publish=publish)
+                total += result.published
+                if result.failed:
+                    self.stderr.write(f"publish failed: {result.error}; {pending_count()} event(s) still pending")
+                    raise SystemExit(1)
+                if not result.published:
+                    break
+            self.stdout.write(f"published {total} event(s)")
+            return
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+        self.stdout.write(f"outbox relay running (poll every {poll_interval}s)")
+        run_forever(publish=publish, poll_interval=poll_interval, stop=lambda: bool(stopping))

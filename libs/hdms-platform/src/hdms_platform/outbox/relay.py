@@ -1,0 +1,88 @@
+"""The outbox relay: publish pending events in order, mark them sent, retry what failed.
+
+Rows are claimed with `SELECT ... FOR UPDATE SKIP LOCKED` inside one transaction (safe under
+PgBouncer transaction pooling: the lock lives and dies with the transaction), so several relays
+can run side by side without publishing a row twice at the same time. A failed publish stops the
+batch, leaving that row and every later one pending, so events leave in the order they were
+written; the failure is recorded on the row (`attempts`, `last_error`) and retried on the next
+pass. Delivery is at-least-once: consumers de-duplicate on the event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import DatabaseError, close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from ..events import TicketEvent
+from .models import OutboxEvent
+
+logger = logging.getLogger("hdms.outbox")
+Publisher = Callable[[TicketEvent], None]
+
+
+@dataclass
+class RelayResult:
+    published: int = 0
+    failed: int = 0
+    error: str = ""
+
+
+def configured_publisher() -> Publisher:
+    from django.conf import settings
+
+    return import_string(settings.HDMS_OUTBOX_PUBLISHER)
+
+
+def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
+    result = RelayResult()
+    with transaction.atomic():
+        rows = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(published_at__isnull=True)
+            .order_by("created_at")[:limit]
+        )
+        sent = []
+        for row in rows:
+            try:
+                publish(row.payload)
+            except Exception as exc:  # noqa: BLE001 - any publish failure leaves the row pending, to retry
+                result.failed = 1
+                result.error = f"{type(exc).__name__}: {exc}"[:500]
+                OutboxEvent.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, last_error=result.error)
+                logger.warning("outbox publish failed for %s (%s): %s", row.pk, row.type, result.error)
+                break
+            sent.append(row.pk)
+        if sent:
+            OutboxEvent.objects.filter(pk__in=sent).update(published_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
+        result.published = len(sent)
+    return result
+
+
+def pending_count() -> int:
+    return OutboxEvent.objects.filter(published_at__isnull=True).count()
+
+
+def run_forever(*, publish: Publisher, poll_interval: float = 0.2, max_backoff: float = 5.0, stop: Callable[[], bool] = lambda: False) -> None:
+    """Poll the outbox; back off (up to max_backoff) while publishing or the database fails."""
+    backoff = poll_interval
+    while not stop():
+        try:
+            result = relay_batch(publish=publish)
+        except DatabaseError as exc:
+            logger.warning("outbox relay: database unavailable: %s", exc)
+            close_old_connections()
+            result = RelayResult(failed=1, error=str(exc))
+        if result.failed:
+            time.sleep(backoff)
+            backoff = min(max_backoff, backoff * 2)
+        else:
+            backoff = poll_interval
+            if not result.published:
+                time.sleep(poll_interval)

@@ -1,0 +1,28 @@
+"""Writing to the outbox: one row per event, in the transaction of the change it announces."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import connection
+from django.utils import timezone
+
+from ..events import Audience, EventType, TicketEvent
+from .models import OutboxEvent
+
+
+def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: dict, audience: Audience = "everyone") -> OutboxEvent:
+    """Record an event. Must run inside the transaction that makes the change (so both or neither land)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("outbox_write() must be called inside transaction.atomic() with the change it announces")
+    event_id = uuid.uuid4()
+    now = timezone.now()
+    payload: TicketEvent = {
+        "id": str(event_id),
+        "type": type,
+        "ticket_id": str(ticket_id),
+        "audience": audience,
+        "occurred_at": now.isoformat(),
+        "data": data,
+    }
+    return OutboxEvent.objects.create(id=event_id, type=type, ticket_id=ticket_id, payload=payload, created_at=now)

@@ -1,0 +1,117 @@
+"""Reads of the ticket-service, cache-aside, behind one access rule.
+
+`access_scope(user)` is the only place that says who may see a ticket. It is applied to
+querysets (list, detail, comments, history, and so to the other services' access checks, which
+ask `GET /api/v1/tickets/<id>/` with the user's own token) and to cached rows alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from django.core.cache import cache
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from rest_framework import exceptions
+
+from hdms_platform.auth import TokenUser
+from hdms_platform.cache import TTL, get_or_load
+
+from .models import Comment, History, Ticket
+
+LIST_GENERATION_KEY = "tickets:list:generation"
+PRIORITY_RANK = {p: rank for rank, p in enumerate(Ticket.Priority.values)}
+
+
+def access_scope(user: TokenUser) -> dict[str, uuid.UUID]:
+    """The access rule: agents and admins see every ticket, customers their own."""
+    return {} if user.is_staff_member else {"requester_id": user.id}
+
+
+def visible_tickets(user: TokenUser) -> QuerySet[Ticket]:
+    return Ticket.objects.filter(**access_scope(user))
+
+
+def _allowed(user: TokenUser, row: dict) -> bool:
+    return all(str(row[field]) == str(value) for field, value in access_scope(user).items())
+
+
+def ticket_get(*, user: TokenUser, ticket_id: uuid.UUID, queryset: QuerySet[Ticket] | None = None) -> Ticket:
+    """The ticket if the user may see it; otherwise 404 (never 403: existence is not disclosed)."""
+    ticket = (queryset if queryset is not None else visible_tickets(user)).filter(pk=ticket_id).first()
+    if ticket is None:
+        raise exceptions.NotFound("No such ticket.")
+    return ticket
+
+
+def detail_key(ticket_id: uuid.UUID | str) -> str:
+    return f"tickets:detail:{ticket_id}"
+
+
+def list_generation() -> str:
+    """A random token that every ticket write replaces: list keys embed it, so one write retires
+    every cached list page at once. Random, not a counter, so an evicted token can never come
+    back with an old value and resurrect stale pages."""
+    token = cache.get(LIST_GENERATION_KEY)
+    if token is None:
+        token = uuid.uuid4().hex
+        if not cache.add(LIST_GENERATION_KEY, token, timeout=int(TTL.LONG)):
+            token = cache.get(LIST_GENERATION_KEY) or token
+    return token
+
+
+def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID, serialize) -> dict:
+    def load():
+        ticket = Ticket.objects.filter(pk=ticket_id).first()
+        if ticket is None:
+            raise exceptions.NotFound("No such ticket.")
+        return serialize(ticket)
+
+    row = get_or_load(detail_key(ticket_id), ttl=TTL.SHORT, load=load, name="ticket_detail")
+    if not _allowed(user, row):
+        raise exceptions.NotFound("No such ticket.")
+    return row
+
+
+def ticket_queryset(*, user: TokenUser, filters: dict) -> QuerySet[Ticket]:
+    tickets = visible_tickets(user)
+    if statuses := filters.get("status"):
+        tickets = tickets.filter(status__in=statuses)
+    if priorities := filters.get("priority"):
+        tickets = tickets.filter(priority__in=priorities)
+    if "assignee" in filters:
+        assignee = filters["assignee"]
+        tickets = tickets.filter(assignee_id__isnull=True) if assignee is None else tickets.filter(assignee_id=assignee)
+    if requester := filters.get("requester"):
+        tickets = tickets.filter(requester_id=requester)
+    if since := filters.get("updated_since"):
+        tickets = tickets.filter(updated_at__gte=since)
+    if search := filters.get("search"):
+        tickets = tickets.filter(subject__icontains=search)
+    ordering = filters.get("ordering", "-updated_at")
+    if ordering.lstrip("-") == "priority":
+        rank = Case(*(When(priority=p, then=Value(r)) for p, r in PRIORITY_RANK.items()), output_field=IntegerField())
+        tickets = tickets.annotate(priority_rank=rank)
+        ordering = ordering.replace("priority", "priority_rank")
+    return tickets.order_by(ordering, "-number")
+
+
+def ticket_list_page(*, user: TokenUser, filters: dict, page_key: str, load) -> dict:
+    """One list page, cache-aside under the current list generation and the caller's scope."""
+    scope = access_scope(user).get("requester_id", "staff")
+    digest = hashlib.sha256(json.dumps([filters, page_key], sort_keys=True, default=str).encode()).hexdigest()[:32]
+    key = f"tickets:list:{list_generation()}:{scope}:{digest}"
+    return get_or_load(key, ttl=TTL.SHORT, load=load, name="ticket_list")
+
+
+def comment_list(*, user: TokenUser, ticket_id: uuid.UUID) -> QuerySet[Comment]:
+    """A ticket's comments; internal notes only for agents and admins."""
+    ticket = ticket_get(user=user, ticket_id=ticket_id)
+    comments = Comment.objects.filter(ticket=ticket).order_by("created_at", "id")
+    return comments if user.is_staff_member else comments.filter(is_internal=False)
+
+
+def history_list(*, user: TokenUser, ticket_id: uuid.UUID) -> QuerySet[History]:
+    ticket = ticket_get(user=user, ticket_id=ticket_id)
+    return History.objects.filter(ticket=ticket).order_by("created_at", "id")

@@ -1,0 +1,156 @@
+"""Writes of the ticket-service. Each one, in a single transaction: the change, its history rows,
+its outbox event. Cache entries it affects are dropped before and after the commit."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import exceptions
+
+from hdms_platform.api import Conflict
+from hdms_platform.auth import TokenUser
+from hdms_platform.outbox.services import outbox_write
+
+from .models import Comment, History, Ticket
+from .selectors import LIST_GENERATION_KEY, detail_key, ticket_get, visible_tickets
+
+Status = Ticket.Status
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.OPEN: frozenset({Status.PENDING, Status.RESOLVED, Status.CLOSED}),
+    Status.PENDING: frozenset({Status.OPEN, Status.RESOLVED, Status.CLOSED}),
+    Status.RESOLVED: frozenset({Status.OPEN, Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+# What a customer may do to their own ticket: reopen it once resolved, or close it.
+CUSTOMER_TRANSITIONS = frozenset({(Status.RESOLVED, Status.OPEN), (Status.OPEN, Status.CLOSED),
+                                  (Status.PENDING, Status.CLOSED), (Status.RESOLVED, Status.CLOSED)})
+# A reply from the requester puts a ticket waiting on them (or resolved) back in the agents' queue.
+REOPENED_BY_CUSTOMER_REPLY = frozenset({Status.PENDING, Status.RESOLVED})
+
+
+def invalidate(ticket_id: uuid.UUID | str) -> None:
+    """Drop the ticket's detail entry and retire every cached list page (best effort)."""
+    cache.delete(detail_key(ticket_id))
+    cache.set(LIST_GENERATION_KEY, uuid.uuid4().hex, timeout=24 * 60 * 60)
+
+
+def _invalidate_around_commit(ticket_id: uuid.UUID) -> None:
+    # Now, so reads inside this transaction are fresh; again after the commit, so a reader that
+    # loaded the old row between the two cannot leave it cached. The outbox relay drops them a
+    # third time, strictly, once Redis answers (see events.publish).
+    invalidate(ticket_id)
+    transaction.on_commit(lambda: invalidate(ticket_id))
+
+
+def _locked(user: TokenUser, ticket_id: uuid.UUID) -> Ticket:
+    return ticket_get(user=user, ticket_id=ticket_id, queryset=visible_tickets(user).select_for_update())
+
+
+def _value(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _record(ticket: Ticket, actor: TokenUser, changes: dict[str, tuple]) -> None:
+    """History rows + one `ticket.updated` event for the fields that really changed."""
+    now = timezone.now()
+    History.objects.bulk_create(
+        History(ticket=ticket, actor_id=actor.id, field=field, old_value=_value(old), new_value=_value(new), created_at=now)
+        for field, (old, new) in changes.items()
+    )
+    ticket.updated_at = now
+    ticket.save(update_fields=[*changes, "updated_at"])
+    outbox_write(
+        type="ticket.updated",
+        ticket_id=ticket.id,
+        data={"changes": {f: {"old": _value(o), "new": _value(n)} for f, (o, n) in changes.items()},
+              "actor_id": str(actor.id), "status": ticket.status, "updated_at": now.isoformat()},
+    )
+    _invalidate_around_commit(ticket.id)
+
+
+def _apply(ticket: Ticket, actor: TokenUser, values: dict) -> Ticket:
+    changes = {f: (getattr(ticket, f), v) for f, v in values.items() if getattr(ticket, f) != v}
+    for field, (_, new) in changes.items():
+        setattr(ticket, field, new)
+    if changes:
+        _record(ticket, actor, changes)
+    return ticket
+
+
+def ticket_create(*, actor: TokenUser, subject: str, description: str = "", priority: str = Ticket.Priority.NORMAL,
+                  requester_id: uuid.UUID | None = None) -> Ticket:
+    if requester_id and requester_id != actor.id and not actor.is_staff_member:
+        raise exceptions.PermissionDenied("Customers open tickets for themselves only (requester_id).")
+    with transaction.atomic():
+        ticket = Ticket.objects.create(subject=subject, description=description, priority=priority,
+                                       requester_id=requester_id or actor.id)
+        ticket.refresh_from_db(fields=["number"])
+        History.objects.create(ticket=ticket, actor_id=actor.id, field="ticket", old_value=None, new_value="created")
+        outbox_write(type="ticket.created", ticket_id=ticket.id,
+                     data={"number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
+                           "requester_id": str(ticket.requester_id), "actor_id": str(actor.id)})
+        _invalidate_around_commit(ticket.id)
+    return ticket
+
+
+def ticket_update(*, actor: TokenUser, ticket_id: uuid.UUID, values: dict) -> Ticket:
+    if "priority" in values and not actor.is_staff_member:
+        raise exceptions.PermissionDenied("Only agents and admins change a ticket's priority.")
+    with transaction.atomic():
+        ticket = _locked(actor, ticket_id)
+        if ticket.status == Status.CLOSED:
+            raise Conflict("A closed ticket cannot be edited.", code="ticket_closed")
+        return _apply(ticket, actor, values)
+
+
+def ticket_transition(*, actor: TokenUser, ticket_id: uuid.UUID, status: str) -> Ticket:
+    with transaction.atomic():
+        ticket = _locked(actor, ticket_id)
+        current = ticket.status
+        if status == current:
+            raise Conflict(f"The ticket is already {current}.", code="transition_noop")
+        if status not in TRANSITIONS[current]:
+            allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (closed is final)"
+            raise Conflict(f"A ticket cannot go from {current} to {status}; allowed from {current}: {allowed}.",
+                           code="transition_invalid")
+        if not actor.is_staff_member and (current, status) not in CUSTOMER_TRANSITIONS:
+            raise exceptions.PermissionDenied("Customers may only reopen a resolved ticket or close their own ticket.")
+        return _apply(ticket, actor, {"status": status})
+
+
+def ticket_assign(*, actor: TokenUser, ticket_id: uuid.UUID, assignee_id: uuid.UUID | None) -> Ticket:
+    if not actor.is_staff_member:
+        raise exceptions.PermissionDenied("Only agents and admins assign tickets.")
+    with transaction.atomic():
+        ticket = _locked(actor, ticket_id)
+        if ticket.status == Status.CLOSED:
+            raise Conflict("A closed ticket cannot be reassigned.", code="ticket_closed")
+        return _apply(ticket, actor, {"assignee_id": assignee_id})
+
+
+def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_internal: bool = False) -> Comment:
+    if is_internal and not actor.is_staff_member:
+        raise exceptions.PermissionDenied("Only agents and admins write internal notes.")
+    with transaction.atomic():
+        ticket = _locked(actor, ticket_id)
+        if ticket.status == Status.CLOSED:
+            raise Conflict("A closed ticket takes no more comments.", code="ticket_closed")
+        comment = Comment.objects.create(ticket=ticket, author_id=actor.id, body=body, is_internal=is_internal)
+        outbox_write(
+            type="comment.added",
+            ticket_id=ticket.id,
+            audience="staff" if is_internal else "everyone",
+            data={"comment": {"id": str(comment.id), "author_id": str(actor.id), "body": body,
+                              "is_internal": is_internal, "created_at": comment.created_at.isoformat()}},
+        )
+        reply_by_requester = not is_internal and actor.id == ticket.requester_id
+        if reply_by_requester and ticket.status in REOPENED_BY_CUSTOMER_REPLY:
+            _apply(ticket, actor, {"status": Status.OPEN})
+        else:
+            ticket.updated_at = comment.created_at
+            ticket.save(update_fields=["updated_at"])
+            _invalidate_around_commit(ticket.id)
+    return comment

@@ -1,0 +1,160 @@
+"""Writes of the user-service: registration, sign-in, refresh rotation, sign-out, roles, settings."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import exceptions
+
+from hdms_platform import ratelimit
+from hdms_platform.auth import ROLES
+
+from .models import Session, User
+from .tokens import access_token_for, new_refresh_token, refresh_token_hash
+
+INVALID_CREDENTIALS = "The email or password is incorrect."
+INVALID_REFRESH = "The refresh token is invalid, expired or revoked."
+
+
+def _limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
+    return (
+        ratelimit.Limit("login-account", settings.LOGIN_MAX_FAILURES_PER_ACCOUNT, settings.LOGIN_RATE_WINDOW_SECONDS),
+        ratelimit.Limit("login-address", settings.LOGIN_MAX_ATTEMPTS_PER_ADDRESS, settings.LOGIN_RATE_WINDOW_SECONDS),
+    )
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access: str
+    refresh: str
+    user: User
+    session: Session
+
+
+def _normalise(email: str) -> str:
+    return User.objects.normalize_email(email.strip()).lower()
+
+
+def user_register(*, email: str, password: str) -> None:
+    """Create a customer account. Returns nothing, on purpose.
+
+    The answer is the same whether or not the address was already registered (no account
+    enumeration): an existing account is left untouched, and its password is not changed.
+    """
+    email = _normalise(email)
+    try:
+        password_validation.validate_password(password, user=User(email=email))
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"password": list(exc.messages)}) from None
+    try:
+        with transaction.atomic():
+            User.objects.create_user(email, password, roles=["customer"])
+    except IntegrityError:
+        make_password(password)  # spend the same hashing time as a real registration
+
+
+def _issue(user: User, *, family: uuid.UUID | None = None, user_agent: str = "") -> IssuedTokens:
+    token = new_refresh_token()
+    session = Session.objects.create(
+        user=user,
+        token_hash=refresh_token_hash(token),
+        family=family or uuid.uuid4(),
+        expires_at=timezone.now() + timedelta(seconds=settings.REFRESH_TOKEN_SECONDS),
+        user_agent=user_agent[:300],
+    )
+    return IssuedTokens(access=access_token_for(user), refresh=token, user=user, session=session)
+
+
+def user_login(*, email: str, password: str, address: str, user_agent: str = "") -> IssuedTokens:
+    """Check the credentials under two limits: failures per account, attempts per client address.
+
+    Both limits apply to unknown addresses too, and every refusal reads the same, so the answers
+    never tell whether an email is registered.
+    """
+    email = _normalise(email)
+    per_account, per_address = _limits()
+    for limit, subject in ((per_account, email), (per_address, address)):
+        if ratelimit.exceeded(limit, subject):
+            raise exceptions.Throttled(wait=limit.retry_after(), detail="Too many sign-in attempts; try again later.")
+    ratelimit.hit(per_address, address)
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        make_password(password)  # the same work as a real check, so timing does not tell either
+        ok = False
+    else:
+        ok = user.check_password(password) and user.is_active
+    if not ok:
+        ratelimit.hit(per_account, email)
+        raise exceptions.AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
+    ratelimit.reset(per_account, email)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+        return _issue(user, user_agent=user_agent)
+
+
+def _revoke_family(family: uuid.UUID) -> int:
+    return Session.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def session_refresh(*, refresh_token: str, user_agent: str = "") -> IssuedTokens:
+    """Rotate: the presented token is revoked and a new one of the same family issued.
+
+    Presenting an already-rotated token means it was copied: the whole family is revoked, so
+    both the thief and the victim must sign in again.
+    """
+    digest = refresh_token_hash(refresh_token)
+    with transaction.atomic():
+        session = Session.objects.select_for_update().select_related("user").filter(token_hash=digest).first()
+        if session is None:
+            raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
+        if session.revoked_at is None:
+            if session.expires_at <= timezone.now() or not session.user.is_active:
+                raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
+            session.revoked_at = timezone.now()
+            session.save(update_fields=["revoked_at"])
+            return _issue(session.user, family=session.family, user_agent=user_agent)
+        _revoke_family(session.family)
+    # raised after the commit, so the family's revocation stays
+    raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_reused")
+
+
+def session_logout(*, user_id: uuid.UUID, refresh_token: str) -> None:
+    """Revoke the refresh token's whole family. Access tokens already issued expire on their own."""
+    session = Session.objects.filter(token_hash=refresh_token_hash(refresh_token), user_id=user_id).first()
+    if session is None:
+        raise exceptions.ValidationError({"refresh": ["Unknown refresh token for this user."]})
+    _revoke_family(session.family)
+
+
+def user_update_settings(*, user: User, changes: dict) -> User:
+    """Merge `changes` into the user's settings; a key set to null is removed."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        merged = {**user.settings, **changes}
+        user.settings = {key: value for key, value in merged.items() if value is not None}
+        user.save(update_fields=["settings"])
+    return user
+
+
+def user_set_roles(*, user_id: uuid.UUID, roles: list[str], actor_id: uuid.UUID) -> User:
+    """Replace a user's roles. New roles reach access tokens at the next login or refresh."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise exceptions.ValidationError({"roles": [f"Unknown role(s): {', '.join(unknown)}; use {', '.join(ROLES)}."]})
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id).first()
+        if user is None:
+            raise exceptions.NotFound("No such user.")
+        if user.pk == actor_id and "admin" not in roles:
+            raise exceptions.ValidationError({"roles": ["Admins cannot remove their own admin role."]})
+        user.roles = sorted(set(roles), key=ROLES.index)
+        user.save(update_fields=["roles"])
+    return user

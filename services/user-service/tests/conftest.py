@@ -1,0 +1,37 @@
+import pytest
+from rest_framework.test import APIClient
+
+from apps.accounts.models import User
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(email: str = "alice@example.com", roles=("customer",), password: str = PASSWORD) -> User:
+        return User.objects.create_user(email, password, roles=list(roles))
+
+    return make
+
+
+@pytest.fixture
+def login(api):
+    def do(email: str, password: str = PASSWORD, address: str = "10.0.0.1"):
+        return api.post("/api/v1/auth/login/", {"email": email, "password": password}, format="json", REMOTE_ADDR=address)
+
+    return do
+
+
+@pytest.fixture
+def bearer():
+    def client(access: str) -> APIClient:
+        c = APIClient()
+        c.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+        return c
+
+    return client

@@ -1,0 +1,136 @@
+"""Register, login, refresh rotation and reuse, logout, rate limits: over the real database and Redis."""
+
+import pytest
+from django.test import override_settings
+
+from apps.accounts.models import Session, User
+from apps.accounts.tokens import refresh_token_hash
+from hdms_platform.auth import decode_access_token
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_register_then_login_returns_tokens_that_verify(api, login):
+    response = api.post("/api/v1/auth/register/", {"email": "New@Example.com", "password": PASSWORD}, format="json")
+    assert response.status_code == 202
+    user = User.objects.get(email="new@example.com")
+    assert user.roles == ["customer"] and user.check_password(PASSWORD)
+
+    response = login("new@example.com")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    claims = decode_access_token(body["access"])
+    assert claims["sub"] == str(user.id) and claims["roles"] == ["customer"] and claims["typ"] == "access"
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 900 and body["user"]["email"] == "new@example.com"
+    session = Session.objects.get(user=user)
+    assert session.token_hash == refresh_token_hash(body["refresh"]) and body["refresh"] not in session.token_hash
+
+
+def test_register_does_not_reveal_an_existing_email_nor_change_its_password(api, make_user):
+    make_user("taken@example.com")
+    first = api.post("/api/v1/auth/register/", {"email": "fresh@example.com", "password": PASSWORD}, format="json")
+    again = api.post("/api/v1/auth/register/", {"email": "TAKEN@example.com", "password": "another-pass-word-7"}, format="json")
+    assert (first.status_code, first.json()) == (again.status_code, again.json())
+    assert User.objects.get(email="taken@example.com").check_password(PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "a@example.com", "password": "short"}, "password"),
+        ({"email": "a@example.com", "password": "password123"}, "password"),  # common
+        ({"email": "a@example.com", "password": "1234567890123"}, "password"),  # numeric
+        ({"email": "a@example.com"}, "password"),
+    ],
+)
+def test_register_names_each_bad_field(api, payload, field):
+    response = api.post("/api/v1/auth/register/", payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    assert not User.objects.filter(email="a@example.com").exists()
+
+
+def test_wrong_password_and_unknown_email_read_the_same(make_user, login):
+    make_user("alice@example.com")
+    wrong = login("alice@example.com", "not-the-password-1")
+    unknown = login("nobody@example.com", "not-the-password-1")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(api, make_user, login):
+    make_user("alice@example.com")
+    first = login("alice@example.com").json()
+    second = api.post("/api/v1/auth/refresh/", {"refresh": first["refresh"]}, format="json")
+    assert second.status_code == 200
+    second = second.json()
+    assert second["refresh"] != first["refresh"] and decode_access_token(second["access"])
+
+    reuse = api.post("/api/v1/auth/refresh/", {"refresh": first["refresh"]}, format="json")
+    assert reuse.status_code == 401 and reuse.json()["error"]["code"] == "refresh_reused"
+    # the thief's copy and the victim's current token are both dead now
+    after = api.post("/api/v1/auth/refresh/", {"refresh": second["refresh"]}, format="json")
+    assert after.status_code == 401
+    assert not Session.objects.filter(revoked_at__isnull=True).exists()
+
+
+def test_unknown_or_expired_refresh_token_is_refused(api, make_user, login):
+    from django.utils import timezone
+
+    make_user("alice@example.com")
+    tokens = login("alice@example.com").json()
+    assert api.post("/api/v1/auth/refresh/", {"refresh": "x" * 43}, format="json").status_code == 401
+    Session.objects.update(expires_at=timezone.now())
+    assert api.post("/api/v1/auth/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+
+
+def test_logout_revokes_the_refresh_token(api, bearer, make_user, login):
+    make_user("alice@example.com")
+    tokens = login("alice@example.com").json()
+    client = bearer(tokens["access"])
+    assert client.post("/api/v1/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 204
+    assert api.post("/api/v1/auth/refresh/", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+    assert api.post("/api/v1/auth/logout/", {"refresh": tokens["refresh"]}, format="json").status_code == 401  # no token
+
+
+def test_logout_cannot_revoke_someone_elses_session(bearer, make_user, login):
+    make_user("alice@example.com")
+    make_user("bob@example.com")
+    alice, bob = login("alice@example.com").json(), login("bob@example.com", address="10.0.0.2").json()
+    response = bearer(bob["access"]).post("/api/v1/auth/logout/", {"refresh": alice["refresh"]}, format="json")
+    assert response.status_code == 400
+    assert Session.objects.filter(token_hash=refresh_token_hash(alice["refresh"]), revoked_at__isnull=True).exists()
+
+
+@override_settings(LOGIN_MAX_FAILURES_PER_ACCOUNT=3)
+def test_failures_per_account_are_limited_even_from_many_addresses(make_user, login):
+    make_user("alice@example.com")
+    for n in range(3):
+        assert login("alice@example.com", "wrong-password-x", address=f"10.1.0.{n}").status_code == 401
+    blocked = login("alice@example.com", PASSWORD, address="10.1.0.99")  # right password, but locked for the window
+    assert blocked.status_code == 429 and "Retry-After" in blocked
+    # an unknown email is limited the same way, so the limit does not reveal which emails exist
+    for n in range(3):
+        login("ghost@example.com", "wrong-password-x", address=f"10.2.0.{n}")
+    assert login("ghost@example.com", "wrong-password-x", address="10.2.0.99").status_code == 429
+    assert login("bob@example.com", PASSWORD, address="10.1.0.99").status_code == 401  # other accounts unaffected
+
+
+@override_settings(LOGIN_MAX_ATTEMPTS_PER_ADDRESS=4)
+def test_attempts_per_address_are_limited_across_accounts(make_user, login):
+    make_user("alice@example.com")
+    for n in range(4):
+        assert login(f"user{n}@example.com", "wrong-password-x", address="10.9.9.9").status_code == 401
+    assert login("alice@example.com", PASSWORD, address="10.9.9.9").status_code == 429
+    assert login("alice@example.com", PASSWORD, address="10.9.9.8").status_code == 200
+
+
+def test_login_works_with_redis_down(settings, make_user, login):
+    """The limiter fails open: a cache outage must not lock everyone out."""
+    dead = {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    settings.CACHES = {**settings.CACHES, "default": dead}
+    make_user("alice@example.com")
+    assert login("alice@example.com").status_code == 200
