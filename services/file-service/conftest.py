@@ -1,2 +1,3 @@
-# The shared fixtures: real stack, no test databases created, per-test cache prefix.
-from hdms_platform.testing.pytest_plugin import *  # noqa: F403
+# The shared fixtures: real stack, no test databases created, a per-test cache key prefix.
+# (A plugin, not `import *`: star-imports skip the underscore-named autouse fixture.)
+pytest_plugins = ["hdms_platform.testing.pytest_plugin"]

@@ -97,10 +97,10 @@ def ticket_create(*, actor: TokenUser, subject: str, description: str = "", prio
 
 
 def ticket_update(*, actor: TokenUser, ticket_id: uuid.UUID, values: dict) -> Ticket:
-    if "priority" in values and not actor.is_staff_member:
-        raise exceptions.PermissionDenied("Only agents and admins change a ticket's priority.")
     with transaction.atomic():
-        ticket = _locked(actor, ticket_id)
+        ticket = _locked(actor, ticket_id)  # visibility first: a ticket you cannot see is 404, never 403
+        if "priority" in values and not actor.is_staff_member:
+            raise exceptions.PermissionDenied("Only agents and admins change a ticket's priority.")
         if ticket.status == Status.CLOSED:
             raise Conflict("A closed ticket cannot be edited.", code="ticket_closed")
         return _apply(ticket, actor, values)
@@ -122,20 +122,20 @@ def ticket_transition(*, actor: TokenUser, ticket_id: uuid.UUID, status: str) ->
 
 
 def ticket_assign(*, actor: TokenUser, ticket_id: uuid.UUID, assignee_id: uuid.UUID | None) -> Ticket:
-    if not actor.is_staff_member:
-        raise exceptions.PermissionDenied("Only agents and admins assign tickets.")
     with transaction.atomic():
         ticket = _locked(actor, ticket_id)
+        if not actor.is_staff_member:
+            raise exceptions.PermissionDenied("Only agents and admins assign tickets.")
         if ticket.status == Status.CLOSED:
             raise Conflict("A closed ticket cannot be reassigned.", code="ticket_closed")
         return _apply(ticket, actor, {"assignee_id": assignee_id})
 
 
 def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_internal: bool = False) -> Comment:
-    if is_internal and not actor.is_staff_member:
-        raise exceptions.PermissionDenied("Only agents and admins write internal notes.")
     with transaction.atomic():
         ticket = _locked(actor, ticket_id)
+        if is_internal and not actor.is_staff_member:
+            raise exceptions.PermissionDenied("Only agents and admins write internal notes.")
         if ticket.status == Status.CLOSED:
             raise Conflict("A closed ticket takes no more comments.", code="ticket_closed")
         comment = Comment.objects.create(ticket=ticket, author_id=actor.id, body=body, is_internal=is_internal)
