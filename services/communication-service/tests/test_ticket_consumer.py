@@ -1,11 +1,16 @@
 """The ticket socket over the real channel layer (Redis db 1), with real signed tokens."""
 
+import asyncio
 import uuid
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.core.cache import cache
 
+from apps.conversations import services
+from apps.conversations.models import TicketEvent
 from core.asgi import application
 from hdms_platform.events import group_message, ticket_group
 from hdms_platform.testing.tokens import make_access_token
@@ -13,14 +18,20 @@ from hdms_platform.testing.tokens import make_access_token
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
-def communicator(ticket_id, token=None):
+def communicator(ticket_id, token=None, query=""):
     protocols = ["hdms"] + ([f"access_token.{token}"] if token else [])
-    return WebsocketCommunicator(application, f"/ws/tickets/{ticket_id}/", subprotocols=protocols)
+    return WebsocketCommunicator(application, f"/ws/tickets/{ticket_id}/{query}", subprotocols=protocols)
 
 
-def event(ticket_id, audience="everyone"):
-    return {"id": str(uuid.uuid4()), "type": "comment.added", "ticket_id": str(ticket_id), "audience": audience,
+def event(ticket_id, audience="everyone", kind="comment.added"):
+    return {"id": str(uuid.uuid4()), "type": kind, "ticket_id": str(ticket_id), "audience": audience,
             "occurred_at": "2026-01-01T00:00:00Z", "data": {"body": "hi"}}
+
+
+async def ingest(e):
+    row, created = await database_sync_to_async(services.event_ingest)(e)
+    await get_channel_layer().group_send(ticket_group(row.ticket_id), group_message({**row.payload, "seq": row.id}))
+    return row
 
 
 async def test_no_token_is_closed_with_4401():
@@ -37,13 +48,82 @@ async def test_tampered_token_is_closed_with_4401():
     assert (await ws.receive_output())["code"] == 4401
 
 
-async def test_agent_receives_group_events_including_staff_only():
+async def test_a_customer_is_told_to_retry_when_the_access_rule_cannot_be_asked(settings):
+    settings.TICKET_SERVICE_URL = "http://127.0.0.1:1"  # nothing listens: ticket-service is "down"
+    ws = communicator(uuid.uuid4(), make_access_token(roles=("customer",)))
+    await ws.connect()
+    assert (await ws.receive_output())["code"] == 1013
+
+
+async def test_agent_receives_events_including_staff_only_once_each():
     ticket_id = uuid.uuid4()
     ws = communicator(ticket_id, make_access_token(roles=("agent",)))
     connected, subprotocol = await ws.connect()
     assert connected and subprotocol == "hdms"
-    layer = get_channel_layer()
-    sent = event(ticket_id, audience="staff")
-    await layer.group_send(ticket_group(ticket_id), group_message(sent))
-    assert (await ws.receive_json_from(timeout=3))["id"] == sent["id"]
+    row = await ingest(event(ticket_id, audience="staff"))
+    received = await ws.receive_json_from(timeout=3)
+    assert (received["id"], received["seq"]) == (str(row.event_id), row.id)
+    await get_channel_layer().group_send(ticket_group(ticket_id), group_message({**row.payload, "seq": row.id}))  # redelivery
+    assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
+
+
+async def test_customer_never_receives_staff_only_events():
+    ticket_id, customer = uuid.uuid4(), uuid.uuid4()
+    await cache.aset(f"access:ticket:{customer}:{ticket_id}", True, 60)  # ticket-service said yes (see hdms_platform.access)
+    ws = communicator(ticket_id, make_access_token(user_id=customer, roles=("customer",)))
+    assert (await ws.connect())[0]
+    await ingest(event(ticket_id, audience="staff"))
+    public = await ingest(event(ticket_id))
+    assert (await ws.receive_json_from(timeout=3))["id"] == str(public.event_id)
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_an_event_is_stored_once_whatever_the_redeliveries():
+    e = event(uuid.uuid4())
+    first, created = await database_sync_to_async(services.event_ingest)(e)
+    again, created_again = await database_sync_to_async(services.event_ingest)(e)
+    assert created and not created_again and first.id == again.id
+    assert await database_sync_to_async(TicketEvent.objects.filter(event_id=e["id"]).count)() == 1
+
+
+async def test_reconnect_with_the_last_id_replays_what_was_missed_in_order_once():
+    ticket_id = uuid.uuid4()
+    token = make_access_token(roles=("agent",))
+    ws = communicator(ticket_id, token)
+    await ws.connect()
+    seen = await ingest(event(ticket_id))
+    assert (await ws.receive_json_from(timeout=3))["seq"] == seen.id
+    await ws.disconnect()
+    missed = [await ingest(event(ticket_id, kind=k)) for k in ("comment.added", "ticket.updated", "comment.added")]
+    await ingest(event(uuid.uuid4()))  # another ticket's event is not replayed
+
+    ws = communicator(ticket_id, token, query=f"?last_event_id={seen.id}")
+    await ws.connect()
+    replayed = [await ws.receive_json_from(timeout=3) for _ in missed]
+    assert [e["seq"] for e in replayed] == [m.id for m in missed]
+    assert await ws.receive_json_from(timeout=3) == {"type": "replay.done", "last_event_id": missed[-1].id, "replayed": 3}
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_presence_appears_changes_and_expires(settings):
+    settings.PRESENCE_TTL_SECONDS = 1
+    ticket_id = uuid.uuid4()
+    a = communicator(ticket_id, make_access_token(roles=("agent",), email="a@example.com"))
+    b = communicator(ticket_id, make_access_token(roles=("agent",), email="b@example.com"))
+    await a.connect()
+    await b.connect()
+    await a.send_json_to({"type": "presence", "state": "replying"})
+    seen_by_b = await b.receive_json_from(timeout=3)
+    assert seen_by_b["type"] == "presence" and [(v["email"], v["state"]) for v in seen_by_b["viewers"]] == [("a@example.com", "replying")]
+    await a.receive_json_from(timeout=3)  # a sees itself too
+    await asyncio.sleep(1.2)  # a stops sending heartbeats
+    await b.send_json_to({"type": "presence", "state": "viewing"})
+    latest = await b.receive_json_from(timeout=3)
+    assert [v["email"] for v in latest["viewers"]] == ["b@example.com"]
+    await b.send_json_to({"type": "hello"})
+    assert (await b.receive_json_from(timeout=3))["error"]["code"] == "invalid"
+    await a.disconnect()
+    await b.disconnect()

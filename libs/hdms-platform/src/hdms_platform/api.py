@@ -113,3 +113,9 @@ class Pagination(PageNumberPagination):
 def client_address(request) -> str:
     """The caller's address, honouring REST_FRAMEWORK['NUM_PROXIES'] like DRF's throttles do."""
     return BaseThrottle().get_ident(request)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"

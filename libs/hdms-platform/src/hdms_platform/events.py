@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Literal, NotRequired, TypedDict
 
-EventType = Literal["ticket.created", "ticket.updated", "comment.added", "attachment.ready", "verify.ping"]
+EventType = Literal[
+    "ticket.created", "ticket.updated", "comment.added", "attachment.ready", "verify.ping",
+    "attachment.uploaded",  # file-service internal: hands the upload to its Celery worker; never sent to sockets
+]
+PresenceState = Literal["viewing", "replying"]
 Audience = Literal["everyone", "staff"]
 
 
@@ -19,6 +23,20 @@ class TicketEvent(TypedDict):
     seq: NotRequired[int]  # set by communication-service: the replay cursor
 
 
+class Viewer(TypedDict):
+    user_id: str
+    email: str
+    roles: list[str]
+    state: PresenceState
+    expires_at: float  # epoch seconds: a viewer whose heartbeats stop drops out after this
+
+
+class PresenceEvent(TypedDict):
+    type: Literal["presence"]
+    ticket_id: str
+    viewers: list[Viewer]
+
+
 def ticket_group(ticket_id: uuid.UUID | str) -> str:
     """The channel-layer group of one ticket's live events."""
     return f"ticket.{ticket_id}"
@@ -27,3 +45,8 @@ def ticket_group(ticket_id: uuid.UUID | str) -> str:
 def group_message(event: TicketEvent) -> dict:
     """The channel-layer message that carries an event to TicketConsumer.ticket_event."""
     return {"type": "ticket.event", "event": event}
+
+
+def presence_message(event: PresenceEvent) -> dict:
+    """The channel-layer message that carries presence to TicketConsumer.presence_changed."""
+    return {"type": "presence.changed", "event": event}

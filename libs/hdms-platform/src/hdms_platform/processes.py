@@ -38,14 +38,21 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
             argv = [venv_bin("gunicorn"), "core.wsgi:application", "--bind", f"127.0.0.1:{port}",
                     "--workers", workers, "--threads", "4", "--timeout", "30", "--graceful-timeout", "5"]
         out[service] = (argv, src, port)
-    out["worker"] = (
-        [venv_bin("celery"), "-A", "core", "worker", "--loglevel", "INFO", "--concurrency",
-         config.get("HDMS_CELERY_CONCURRENCY", "2"), "--queues", "hdms.file", "--hostname", "file@%h", "--without-mingle",
-         "--without-gossip"],
-        REPO / "services" / "file-service" / "src",
-        None,
-    )
+    concurrency = config.get("HDMS_CELERY_CONCURRENCY", "2")
+    out["worker"] = (_celery_worker("file", concurrency), REPO / "services" / "file-service" / "src", None)
+    # Concurrency 1: events of one ticket are stored and broadcast in the order they arrive.
+    out["events"] = (_celery_worker("communication", "1"), REPO / "services" / "communication-service" / "src", None)
+    for service in ("ticket", "file"):
+        out[f"{service}-relay"] = ([venv_bin("python"), "manage.py", "outbox_relay"], REPO / "services" / f"{service}-service", None)
     return out
+
+
+BACKGROUND = ("worker", "events", "ticket-relay", "file-relay")
+
+
+def _celery_worker(service: str, concurrency: str) -> list[str]:
+    return [venv_bin("celery"), "-A", "core", "worker", "--loglevel", "INFO", "--concurrency", concurrency,
+            "--queues", f"hdms.{service}", "--hostname", f"{service}@%h", "--without-mingle", "--without-gossip"]
 
 
 def start(config: Config, names: list[str]) -> None:
@@ -82,9 +89,9 @@ def start(config: Config, names: list[str]) -> None:
         else:
             time.sleep(0.5)
             pid = read_pid(data / "run" / f"{name}.pid")
-            if not process_alive(pid, "celery"):
-                raise StackError(f"the Celery worker exited at start; see {data / 'log' / 'worker.log'}", 6)
-            say(name, "started", started, f"pid {pid}, queue hdms.file")
+            if not process_alive(pid, Path(table[name][0][0]).name):
+                raise StackError(f"{name} exited at start; see {data / 'log' / (name + '.log')}", 6)
+            say(name, "started", started, f"pid {pid}")
 
 
 def _live(port: int) -> bool:
@@ -129,7 +136,7 @@ def _group_alive(pgid: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hdms-processes")
     parser.add_argument("command", choices=["start", "stop"])
-    parser.add_argument("names", nargs="*", default=[*SERVICES, "worker"])
+    parser.add_argument("names", nargs="*", default=[*SERVICES, *BACKGROUND])
     args = parser.parse_args(argv)
     try:
         config = Config.load()

@@ -252,6 +252,11 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
     }
 
 
+def ticket_service_url(env: Env = default_env) -> str:
+    """Where communication- and file-service ask ticket-service's access rule."""
+    return env.str("TICKET_SERVICE_URL", "") or f"http://127.0.0.1:{env.port('TICKET_SERVICE_PORT', 8002)}"
+
+
 def production(env: Env = default_env) -> dict[str, Any]:
     """What prod.py changes: HTTPS everywhere, secure cookies, JSON logs. Passes check --deploy."""
     return {

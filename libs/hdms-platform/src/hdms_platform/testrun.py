@@ -63,6 +63,8 @@ def private_env(state: Path) -> Path:
         "FILE_STORAGE_DIR": str(state / "media"),
         "LOG_LEVEL": "WARNING",
         "HDMS_WEB_WORKERS": "2",
+        "PRESENCE_TTL_SECONDS": "2",  # so the end-to-end tests see presence expire quickly
+        "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "1000",  # every test signs in from 127.0.0.1
         **{f"{s.upper()}_SERVICE_PORT": str(p) for s, p in zip(SERVICES, service_ports, strict=True)},
     }
     path = state / "test.env"

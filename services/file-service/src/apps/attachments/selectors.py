@@ -1,0 +1,40 @@
+"""Reads of the file-service. Every read first asks ticket-service's access rule for the ticket."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from rest_framework import exceptions
+
+from hdms_platform.access import AccessUnavailable, ticket_access
+from hdms_platform.api import ServiceUnavailable
+from hdms_platform.auth import TokenUser
+
+from .models import Attachment
+
+
+def require_ticket_access(*, user: TokenUser, ticket_id: uuid.UUID) -> None:
+    """404 when the user may not see the ticket (as ticket-service answers), 503 when it cannot say."""
+    try:
+        allowed = ticket_access(user=user, ticket_id=ticket_id)
+    except AccessUnavailable:
+        raise ServiceUnavailable("Ticket access cannot be checked right now; try again shortly.") from None
+    if not allowed:
+        raise exceptions.NotFound("No such ticket.")
+
+
+def attachment_get(*, user: TokenUser, attachment_id: uuid.UUID) -> Attachment:
+    attachment = Attachment.objects.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise exceptions.NotFound("No such attachment.")
+    try:
+        require_ticket_access(user=user, ticket_id=attachment.ticket_id)
+    except exceptions.NotFound:
+        raise exceptions.NotFound("No such attachment.") from None
+    return attachment
+
+
+def attachment_list(*, user: TokenUser, ticket_id: uuid.UUID) -> QuerySet[Attachment]:
+    require_ticket_access(user=user, ticket_id=ticket_id)
+    return Attachment.objects.filter(ticket_id=ticket_id).order_by("created_at", "id")

@@ -1,0 +1,120 @@
+"""Writes of the file-service: accept an upload, process it (Celery), decide ready or rejected."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+from PIL import Image, UnidentifiedImageError
+from rest_framework import exceptions
+
+from hdms_platform.api import PayloadTooLarge
+from hdms_platform.auth import TokenUser
+from hdms_platform.outbox.services import outbox_write
+
+from .models import Attachment
+from .sniff import EXTENSIONS, HEAD_BYTES, kind_of, sniff
+
+THUMBNAIL_SIZE = (256, 256)
+Image.MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused (decompression bombs), not processed
+
+
+def safe_filename(name: str, mime: str) -> str:
+    """Only the last path component, only safe characters, and the extension of what it really is."""
+    stem = PurePath(name.replace("\\", "/")).name
+    stem = get_valid_filename(PurePath(stem).stem.lstrip(".")) if stem else ""
+    stem = (stem or "attachment")[:100]
+    return f"{stem}{EXTENSIONS.get(mime, '.bin')}"
+
+
+def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attachment:
+    """Store the upload and record it `pending`; the outbox hands it to the worker (so a broker
+    outage at upload time delays processing, never loses it). The caller has checked ticket access."""
+    if upload.size > settings.ATTACHMENT_MAX_BYTES:
+        raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
+    head = upload.read(HEAD_BYTES)
+    upload.seek(0)
+    mime = sniff(head)
+    if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
+        raise exceptions.UnsupportedMediaType(
+            mime, detail=f"Files of type {mime} are not accepted; allowed: {', '.join(sorted(settings.ATTACHMENT_ALLOWED_TYPES))}."
+        )
+    attachment = Attachment(id=uuid.uuid4(), ticket_id=ticket_id, owner_id=user.id, type=kind_of(mime),
+                            filename=safe_filename(upload.name or "", mime), mime=mime, size=upload.size)
+    attachment.storage_key = default_storage.save(f"attachments/{ticket_id}/{attachment.id}", upload)
+    with transaction.atomic():
+        attachment.save(force_insert=True)
+        outbox_write(type="attachment.uploaded", ticket_id=ticket_id, audience="staff",
+                     data={"attachment_id": str(attachment.id)})
+    return attachment
+
+
+def _inspect(attachment: Attachment) -> dict:
+    """Hash, size, real type and (for images) a thumbnail. Pure function of the stored bytes."""
+    digest, size, head = hashlib.sha256(), 0, b""
+    with default_storage.open(attachment.storage_key, "rb") as stored:
+        for chunk in iter(lambda: stored.read(1024 * 1024), b""):
+            head = head or chunk[:HEAD_BYTES]
+            digest.update(chunk)
+            size += len(chunk)
+    mime = sniff(head)
+    found = {"sha256": digest.hexdigest(), "size": size, "mime": mime, "metadata": {}}
+    if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
+        return {**found, "rejection_reason": f"content is {mime}"}
+    if mime.startswith("image/"):
+        try:
+            with default_storage.open(attachment.storage_key, "rb") as stored:
+                Image.open(stored).verify()
+            with default_storage.open(attachment.storage_key, "rb") as stored:
+                image = Image.open(stored)
+                image.load()
+                found["metadata"] = {"width": image.width, "height": image.height}
+                image.thumbnail(THUMBNAIL_SIZE)
+                buffer = io.BytesIO()
+                image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG")
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            return {**found, "rejection_reason": f"not a valid image: {type(exc).__name__}"}
+        key = f"thumbnails/{attachment.id}.png"
+        default_storage.delete(key)  # idempotent: a second run replaces, never piles up copies
+        found["metadata"]["thumbnail_key"] = default_storage.save(key, ContentFile(buffer.getvalue()))
+    return found
+
+
+def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
+    """pending -> processing -> ready | rejected. Safe to run twice, or concurrently: the final
+    state and its `attachment.ready` event are written once, under a row lock."""
+    with transaction.atomic():
+        attachment = Attachment.objects.select_for_update().filter(pk=attachment_id).first()
+        if attachment is None or attachment.status in (Attachment.Status.READY, Attachment.Status.REJECTED):
+            return attachment
+        attachment.status = Attachment.Status.PROCESSING
+        attachment.updated_at = timezone.now()
+        attachment.save(update_fields=["status", "updated_at"])
+    if settings.HDMS_FAULT_SLOW_PROCESSING_SECONDS:  # fault injection for the kill-mid-task tests; 0 in production
+        time.sleep(settings.HDMS_FAULT_SLOW_PROCESSING_SECONDS)
+    found = _inspect(attachment)
+    with transaction.atomic():
+        attachment = Attachment.objects.select_for_update().get(pk=attachment_id)
+        if attachment.status in (Attachment.Status.READY, Attachment.Status.REJECTED):
+            return attachment  # another run finished first
+        reason = found.pop("rejection_reason", "")
+        for field, value in found.items():
+            setattr(attachment, field, value)
+        attachment.status = Attachment.Status.REJECTED if reason else Attachment.Status.READY
+        attachment.rejection_reason = reason
+        attachment.updated_at = timezone.now()
+        attachment.save()
+        if not reason:
+            outbox_write(type="attachment.ready", ticket_id=attachment.ticket_id, data={
+                "attachment_id": str(attachment.id), "filename": attachment.filename, "mime": attachment.mime,
+                "size": attachment.size, "sha256": attachment.sha256, "owner_id": str(attachment.owner_id)})
+    return attachment
