@@ -7,7 +7,10 @@ import yaml
 
 from hdms_platform.stack import REPO
 
-APPS = ("user-service", "ticket-service", "communication-service", "file-service", "file-worker")
+REPLICATED = ("user-service", "ticket-service", "communication-service", "file-service", "file-worker")
+# One of each: several relays (or event workers) would publish one ticket's events out of order.
+SINGLETONS = ("events-worker", "ticket-relay", "file-relay")
+APPS = REPLICATED + SINGLETONS
 
 
 def load(name):
@@ -86,7 +89,7 @@ def test_prod_services_restart_and_replicate(prod):
     for name in APPS:
         service = prod["services"][name]
         assert service["restart"] == "always", name
-        assert service["deploy"]["replicas"] >= 2, name
+        assert service["deploy"]["replicas"] == 1 if name in SINGLETONS else service["deploy"]["replicas"] >= 2, name
         assert service["environment"]["HDMS_SETTINGS"] == "prod"
 
 
@@ -107,3 +110,11 @@ def test_redis_conf_never_evicts_broker_data():
     policy = re.search(r"^maxmemory-policy (\S+)$", conf, re.M).group(1)
     assert policy.startswith("volatile-") or policy == "noeviction"
     assert re.search(r"^maxmemory \d+", conf, re.M)
+
+
+def test_every_variable_in_env_example_is_documented():
+    from hdms_platform.stack import read_env_file
+
+    documented = (REPO / "docs" / "environment-variables.md").read_text()
+    missing = [name for name in read_env_file(REPO / ".env.example") if f"`{name}`" not in documented]
+    assert missing == []

@@ -6,7 +6,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from hdms_platform.outbox.relay import configured_publisher, pending_count, relay_batch, run_forever
+from hdms_platform.outbox.relay import configured_publisher, oldest_pending_age, pending_count, relay_batch, run_forever
 
 
 class Command(BaseCommand):
@@ -15,8 +15,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="publish what is pending now, then exit")
         parser.add_argument("--poll-interval", type=float, default=0.2)
+        parser.add_argument("--check-lag", type=float, metavar="SECONDS",
+                            help="health check: exit 1 if the oldest unpublished event is older than this")
 
-    def handle(self, *args, once: bool, poll_interval: float, **options):
+    def handle(self, *args, once: bool, poll_interval: float, check_lag: float | None, **options):
+        if check_lag is not None:
+            lag = oldest_pending_age()
+            self.stdout.write(f"oldest unpublished event: {'none' if lag is None else f'{lag:.1f}s old'}")
+            if lag is not None and lag > check_lag:
+                raise SystemExit(1)
+            return
         publish = configured_publisher()
         if once:
             total = 0
