@@ -75,9 +75,11 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "replay.done", "last_event_id": self.last_seq or after, "replayed": len(missed)})
 
     async def _send_event(self, event: dict):
-        if event["seq"] <= self.last_seq:
-            return  # already sent (replayed, or a redelivered broadcast)
-        self.last_seq = event["seq"]
+        seq = event.get("seq")  # stored events carry one; probes (verify.ping) do not
+        if seq is not None:
+            if seq <= self.last_seq:
+                return  # already sent (replayed, or a redelivered broadcast)
+            self.last_seq = seq
         await self.send_json(event)
 
     async def disconnect(self, code):
