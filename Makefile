@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
 
-.PHONY: help env deps infra up down down-purge status verify test lint bench-pgbench
+.PHONY: help env deps infra up down down-purge status verify test lint bench bench-pgbench
 
 help:
 	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
@@ -12,6 +12,7 @@ help:
 	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
 	@echo "make infra   PostgreSQL -> PgBouncer -> Redis only"
 	@echo "make lint    ruff"
+	@echo "make bench   benchmarks on a private production-like stack -> docs/performance.md (~5 min)"
 
 env:
 	@python3 -m hdms_platform.envfile
@@ -47,6 +48,9 @@ lint: deps
 test: deps
 	@$(PY) -m hdms_platform.testrun
 
+
+bench: deps
+	@$(PY) bench/run.py
 
 bench-pgbench: deps
 	@$(PY) bench/pgbench_pooling.py

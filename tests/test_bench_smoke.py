@@ -1,0 +1,27 @@
+"""`bench/run.py --smoke`: every scenario of `make bench` runs, seconds each, so the bench cannot rot.
+
+Nothing here asserts a timing (the machine is shared); only that each scenario produced figures
+and that correctness held under the load: no HTTP errors, no lost WebSocket deliveries, every
+upload processed.
+"""
+
+import json
+import subprocess
+import sys
+
+from hdms_platform.stack import REPO
+
+
+def test_bench_smoke_runs_every_scenario(tmp_dir):
+    output = tmp_dir / "performance.md"
+    result = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--output", str(output)], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    figures = json.loads(output.with_suffix(".json").read_text())
+    django = figures["django"]
+    runs = [*django["read"]["32"].values(), *django["floor"].values(), *django["list"].values()]
+    assert all(run["rps"] > 0 and run["errors"] == 0 for run in runs)
+    assert figures["fanout"]["deliveries"] > 0 and figures["fanout"]["lost"] == 0
+    assert figures["uploads"]["ready"] == figures["uploads"]["count"] == 20
+    assert figures["celery"]["per_second"] > 0
+    assert output.with_suffix(".png").stat().st_size > 0 and "## Targets" in output.read_text()
