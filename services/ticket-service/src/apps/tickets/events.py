@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.cache import cache
 from django_redis import get_redis_connection
 
+from hdms_platform.cache import TTL
 from hdms_platform.celery import send_event
 from hdms_platform.events import TicketEvent
 
@@ -15,11 +18,9 @@ def invalidate_strictly(ticket_id: str) -> None:
     """Like services.invalidate, but raising when Redis does not answer: the relay then keeps the
     event pending and retries, so a write made while the cache was down cannot leave a stale entry
     behind once it is back."""
-    import uuid
-
     redis = get_redis_connection("default")
     redis.delete(cache.client.make_key(detail_key(ticket_id)))
-    redis.set(cache.client.make_key(LIST_GENERATION_KEY), cache.client.encode(uuid.uuid4().hex), ex=24 * 60 * 60)
+    redis.set(cache.client.make_key(LIST_GENERATION_KEY), cache.client.encode(uuid.uuid4().hex), ex=int(TTL.LONG))
 
 
 def publish(event: TicketEvent) -> None:

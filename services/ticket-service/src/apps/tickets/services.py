@@ -12,6 +12,7 @@ from rest_framework import exceptions
 
 from hdms_platform.api import Conflict
 from hdms_platform.auth import TokenUser
+from hdms_platform.cache import TTL
 from hdms_platform.outbox.services import outbox_write
 
 from .models import Comment, History, Ticket
@@ -34,7 +35,7 @@ REOPENED_BY_CUSTOMER_REPLY = frozenset({Status.PENDING, Status.RESOLVED})
 def invalidate(ticket_id: uuid.UUID | str) -> None:
     """Drop the ticket's detail entry and retire every cached list page (best effort)."""
     cache.delete(detail_key(ticket_id))
-    cache.set(LIST_GENERATION_KEY, uuid.uuid4().hex, timeout=24 * 60 * 60)
+    cache.set(LIST_GENERATION_KEY, uuid.uuid4().hex, timeout=int(TTL.LONG))
 
 
 def _invalidate_around_commit(ticket_id: uuid.UUID) -> None:
