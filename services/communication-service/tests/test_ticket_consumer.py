@@ -127,3 +127,20 @@ async def test_presence_appears_changes_and_expires(settings):
     assert (await b.receive_json_from(timeout=3))["error"]["code"] == "invalid"
     await a.disconnect()
     await b.disconnect()
+
+
+async def test_a_silent_viewer_leaving_broadcasts_nothing_an_announced_one_does():
+    """With 1,000 watchers, a broadcast per disconnect would be a million messages for nothing."""
+    ticket_id = uuid.uuid4()
+    watcher = communicator(ticket_id, make_access_token(roles=("agent",), email="w@example.com"))
+    silent = communicator(ticket_id, make_access_token(roles=("agent",), email="s@example.com"))
+    talker = communicator(ticket_id, make_access_token(roles=("agent",), email="t@example.com"))
+    for ws in (watcher, silent, talker):
+        assert (await ws.connect())[0]
+    await silent.disconnect()
+    assert await watcher.receive_nothing(timeout=0.5)
+    await talker.send_json_to({"type": "presence", "state": "viewing"})
+    assert [v["email"] for v in (await watcher.receive_json_from(timeout=3))["viewers"]] == ["t@example.com"]
+    await talker.disconnect()
+    assert (await watcher.receive_json_from(timeout=3))["viewers"] == []
+    await watcher.disconnect()

@@ -160,3 +160,8 @@ def test_malformed_json_and_unknown_ids(actors, ticket):
     assert client.get("/api/v1/tickets/not-a-uuid/").status_code == 404
     bad_status = client.post(f"/api/v1/tickets/{ticket.id}/transition/", {"status": "frozen"}, format="json")
     assert bad_status.status_code == 400 and "status" in bad_status.json()["error"]["fields"]
+
+
+def test_an_unknown_url_gets_the_json_error_model_not_an_html_page(actors):
+    response = actors["agent"].client.get("/no/such/page/")
+    assert response.status_code == 404 and response.json() == {"error": {"code": "not_found", "message": "Not found."}}

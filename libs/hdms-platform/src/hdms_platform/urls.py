@@ -10,3 +10,10 @@ def platform_urls() -> list:
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     ]
+
+
+# Every service's error pages are the JSON error model; a service's core/urls.py imports these.
+handler400 = "hdms_platform.api.handler400"
+handler403 = "hdms_platform.api.handler403"
+handler404 = "hdms_platform.api.handler404"
+handler500 = "hdms_platform.api.handler500"

@@ -1,13 +1,8 @@
 from django.urls import include, path
 
-from hdms_platform.urls import platform_urls
+from hdms_platform.urls import handler400, handler403, handler404, handler500, platform_urls  # noqa: F401 (Django reads the handlers here)
 
 urlpatterns = [
     *platform_urls(),
     path("api/v1/", include("apps.tickets.urls")),
 ]
-
-handler400 = "hdms_platform.api.handler400"
-handler403 = "hdms_platform.api.handler403"
-handler404 = "hdms_platform.api.handler404"
-handler500 = "hdms_platform.api.handler500"

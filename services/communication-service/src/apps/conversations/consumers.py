@@ -39,6 +39,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.group = None
         self.last_seq = 0
+        self.announced = False  # sent presence at least once: only then does leaving concern the group
         token = next((p[len(TOKEN_PREFIX):] for p in self.scope.get("subprotocols", []) if p.startswith(TOKEN_PREFIX)), "")
         self.ticket_id = self.scope["url_route"]["kwargs"]["ticket_id"]
         try:
@@ -85,6 +86,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.group and self.announced:
             presence = await database_sync_to_async(services.presence_leave)(ticket_id=self.ticket_id, user=self.user)
             await self.channel_layer.group_send(self.group, presence_message(presence))
 
@@ -93,6 +95,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "error": {
                 "code": "invalid", "message": "Send {\"type\": \"presence\", \"state\": \"viewing\" | \"replying\"}."}})
             return
+        self.announced = True
         presence, changed = await database_sync_to_async(services.presence_heartbeat)(
             ticket_id=self.ticket_id, user=self.user, state=content["state"])
         if changed:
