@@ -3,12 +3,13 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
 
-.PHONY: help env deps infra up down down-purge status verify test lint bench bench-pgbench
+.PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench
 
 help:
 	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
 	@echo "make down    stop everything (data kept; make down-purge deletes it)"
 	@echo "make test    install what is needed, run every test on a private stack, tear it down"
+	@echo "make chaos   the fault suite alone (also run by make test): faults under load, a table of results"
 	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
 	@echo "make infra   PostgreSQL -> PgBouncer -> Redis only"
 	@echo "make lint    ruff"
@@ -47,6 +48,9 @@ lint: deps
 
 test: deps
 	@$(PY) -m hdms_platform.testrun
+
+chaos: deps
+	@$(PY) -m hdms_platform.testrun --only chaos
 
 
 bench: deps

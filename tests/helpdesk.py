@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 import uuid
 from dataclasses import dataclass
 
 import httpx
+from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -87,3 +89,23 @@ async def close_code(ws_context) -> int:
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else -1
     raise AssertionError("the socket was not closed")
+
+
+def png(size=(320, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload(desk: Helpdesk, who: Person, ticket_id: str, name: str, content: bytes, mime: str = "application/octet-stream"):
+    return desk.call("file", "POST", "/api/v1/attachments/", who, data={"ticket_id": ticket_id}, files={"file": (name, content, mime)})
+
+
+def wait_status(desk: Helpdesk, who: Person, attachment_id: str, wanted: set[str], timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = desk.call("file", "GET", f"/api/v1/attachments/{attachment_id}/", who).json()
+        if body["status"] in wanted:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"attachment {attachment_id} still {body['status']} after {timeout}s")

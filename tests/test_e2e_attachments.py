@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from PIL import Image
 from hdms_platform.stack import REPO, read_pid
 
 from .conftest import manage
-from .helpdesk import Helpdesk, Person, close_code, next_message
+from .helpdesk import Helpdesk, close_code, next_message, png, upload, wait_status
 
 PY = sys.executable
 
@@ -26,26 +25,6 @@ PY = sys.executable
 def desk(stack_env) -> Helpdesk:
     assert manage("user", "seed_dev_data").returncode == 0
     return Helpdesk(stack_env)
-
-
-def png(size=(320, 200)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (10, 120, 200)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def upload(desk: Helpdesk, who: Person, ticket_id: str, name: str, content: bytes, mime: str = "application/octet-stream"):
-    return desk.call("file", "POST", "/api/v1/attachments/", who, data={"ticket_id": ticket_id}, files={"file": (name, content, mime)})
-
-
-def wait_status(desk: Helpdesk, who: Person, attachment_id: str, wanted: set[str], timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = desk.call("file", "GET", f"/api/v1/attachments/{attachment_id}/", who).json()
-        if body["status"] in wanted:
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"attachment {attachment_id} still {body['status']} after {timeout}s")
 
 
 @pytest.mark.asyncio

@@ -9,7 +9,16 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+)
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -53,6 +62,21 @@ def _flatten(detail) -> dict[str, list[str]]:
     return {"non_field_errors": [str(d) for d in (detail if isinstance(detail, list) else [detail])]}
 
 
+CODE_OR_DATA_ERRORS = (DataError, IntegrityError, NotSupportedError, ProgrammingError)  # not the connection's fault
+
+
+def _connection_lost() -> bool:
+    raw = connection.connection
+    if raw is None or getattr(raw, "closed", False) or getattr(raw, "broken", False):
+        return True
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return False
+    except Exception:  # noqa: BLE001 - any failure of the probe means the connection is gone
+        return True
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -61,6 +85,11 @@ def exception_handler(exc, context):
     elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         exc = ServiceUnavailable("The database is unavailable; try again shortly.")
+    elif isinstance(exc, DatabaseError) and not isinstance(exc, CODE_OR_DATA_ERRORS) and _connection_lost():
+        # e.g. PostgreSQL shut down during COMMIT (psycopg: "received 2 results from command
+        # 'COMMIT'"): the write may or may not have landed, and the client must be told so.
+        logger.warning("database connection lost mid-request: %s", exc)
+        exc = ServiceUnavailable("The database connection was lost; the outcome of this request is unknown. Check, then retry.")
     elif isinstance(exc, DatabaseError):
         logger.exception("database error")
         return Response(error_body("server_error", "Internal error."), status=500)

@@ -9,6 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from .cache import TTL
 from .env import Env
 from .env import env as default_env
@@ -123,7 +128,14 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": redis_urls(env)["channels"], "socket_connect_timeout": 2}],
+                "hosts": [{
+                    "address": redis_urls(env)["channels"],
+                    "socket_connect_timeout": 2,
+                    # After a Redis restart the pool still holds dead sockets: retry once on a
+                    # fresh connection instead of failing the first command on each of them.
+                    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+                    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+                }],
                 "prefix": f"hdms:{namespace}:asgi",
                 "capacity": 1000,
                 "expiry": 60,
@@ -142,7 +154,11 @@ def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_BROKER_CONNECTION_MAX_RETRIES": None,
         "CELERY_BROKER_TRANSPORT_OPTIONS": {
-            "visibility_timeout": 3600,
+            # How long a task held by a worker that died stays invisible before redelivery.
+            "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 600, min_value=5),
+            # Look for such tasks every 5 s (kombu's default scans every 10 s x 10 = 100 s).
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_timeout,
             "retry_on_timeout": True,

@@ -108,6 +108,11 @@ def pytest(name: str, target: Path, state: Path, suites: list[Suite], extra: lis
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`make test` runs every suite; `make chaos` (`--only chaos`) only the fault suite, on its own stack."""
+    only_chaos = (argv or []) == ["--only", "chaos"]
+    if argv and not only_chaos:
+        print("usage: python -m hdms_platform.testrun [--only chaos]", file=sys.stderr)
+        return 2
     scrub_environment()
     state = Path(tempfile.mkdtemp(prefix="hdms-test-", dir="/tmp"))
     state.chmod(0o755)
@@ -118,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"private stack: {state} (env {env_file})", flush=True)
     try:
-        if run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
+        if only_chaos and run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
+            run("migrate", ["bash", "scripts/migrate-all.sh"], suites)
+            if run("services start", [PY, "-m", "hdms_platform.processes", "start"], suites):
+                pytest("chaos", REPO / "chaos", state, suites)
+        elif run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
             run("ruff", [str(REPO / ".venv" / "bin" / "ruff"), "check", "."], suites)
             for service in SERVICES:
                 cwd = REPO / "services" / f"{service}-service"
@@ -131,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             if run("services start", [PY, "-m", "hdms_platform.processes", "start"], suites):
                 pytest("integration", REPO / "tests", state, suites)
                 run("verify-all-connections.sh", ["bash", "scripts/verify-all-connections.sh"], suites)
+                pytest("chaos", REPO / "chaos", state, suites)  # last: it stops and restarts the servers
     finally:
         subprocess.run([PY, "-m", "hdms_platform.processes", "stop"], cwd=REPO, capture_output=True)
         subprocess.run([PY, "-m", "hdms_platform.stack", "stop", "--purge"], cwd=REPO, capture_output=True)

@@ -10,15 +10,19 @@ Client → server: `{"type": "presence", "state": "viewing" | "replying"}` every
 (a heartbeat: a viewer who stops sending drops out after PRESENCE_TTL_SECONDS).
 
 Close codes: 4401 no or bad token · 4403 no access to this ticket (also unknown tickets) ·
-1013 the access rule could not be asked (ticket-service down): try again later.
+1013 try again later: the access rule could not be asked (ticket-service down), or the channel
+layer (Redis) failed — at connect, or later while the socket was open. After a 1013 the client
+reconnects with `?last_event_id=` and the replay (from PostgreSQL) fills what it missed.
 """
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
 
 from hdms_platform.access import AccessUnavailable, ticket_access_async
@@ -33,9 +37,24 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN_LATER = 1013
 PRESENCE_STATES = ("viewing", "replying")
+CHANNEL_LAYER_ERRORS = (RedisError, OSError)  # OSError covers TimeoutError and refused connections
+
+logger = logging.getLogger("hdms.sockets")
 
 
 class TicketConsumer(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        """Tell the client when the channel layer fails under an open socket (a close frame with
+        1013, not a dropped connection), so it knows to reconnect and replay."""
+        try:
+            await super().__call__(scope, receive, send)
+        except CHANNEL_LAYER_ERRORS as exc:
+            logger.warning("channel layer failed under an open socket: %s: %s", type(exc).__name__, exc)
+            try:
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "live updates interrupted"})
+            except Exception:  # noqa: BLE001 - the client may already be gone
+                pass
+
     async def connect(self):
         self.group = None
         self.last_seq = 0
@@ -51,8 +70,12 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         if not allowed:
             return await self._refuse(CLOSE_FORBIDDEN)
+        try:
+            await self.channel_layer.group_add(ticket_group(self.ticket_id), self.channel_name)  # before the replay
+        except CHANNEL_LAYER_ERRORS as exc:
+            logger.warning("channel layer unavailable at connect: %s: %s", type(exc).__name__, exc)
+            return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         self.group = ticket_group(self.ticket_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)  # before the replay: nothing falls between
         await self.accept(subprotocol=SUBPROTOCOL)
         after = self._last_event_id()
         if after is not None:
@@ -84,11 +107,15 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def disconnect(self, code):
-        if self.group:
+        if not self.group:
+            return
+        try:  # best effort: a membership left behind expires with the group (group_expiry)
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        if self.group and self.announced:
-            presence = await database_sync_to_async(services.presence_leave)(ticket_id=self.ticket_id, user=self.user)
-            await self.channel_layer.group_send(self.group, presence_message(presence))
+            if self.announced:
+                presence = await database_sync_to_async(services.presence_leave)(ticket_id=self.ticket_id, user=self.user)
+                await self.channel_layer.group_send(self.group, presence_message(presence))
+        except CHANNEL_LAYER_ERRORS as exc:
+            logger.warning("channel layer unavailable at disconnect: %s: %s", type(exc).__name__, exc)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict) or content.get("type") != "presence" or content.get("state") not in PRESENCE_STATES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from hdms_platform.events import PresenceEvent, PresenceState, TicketEvent, View
 from .models import TicketEvent as StoredEvent
 
 PURGE_LOCK = "events:purge-lock"
+BROADCAST_TIMEOUT_SECONDS = 5.0
 
 
 def event_ingest(event: TicketEvent) -> tuple[StoredEvent, bool]:
@@ -37,9 +39,16 @@ def event_broadcast(row: StoredEvent) -> None:
     """Send a stored event to its ticket's sockets, with its sequence number (the replay cursor).
 
     Sent again on a redelivered task too: sockets drop sequence numbers they have already sent.
+    Bounded: with the channel layer down it raises within BROADCAST_TIMEOUT_SECONDS (and the task
+    retries) instead of hanging until Celery's time limits kill the worker's child mid-write.
     """
     event: TicketEvent = {**row.payload, "seq": row.id}
-    async_to_sync(get_channel_layer().group_send)(ticket_group(row.ticket_id), group_message(event))
+
+    async def send() -> None:
+        layer = get_channel_layer()
+        await asyncio.wait_for(layer.group_send(ticket_group(row.ticket_id), group_message(event)), BROADCAST_TIMEOUT_SECONDS)
+
+    async_to_sync(send)()
 
 
 def events_purge() -> int:

@@ -1,0 +1,207 @@
+"""The fault suite: what an operator fears, done to the running stack under steady load.
+
+Each test injects one fault while readers and writers hammer ticket-service, a customer's socket
+watches a ticket, and every service's readiness is polled; then it checks the promises of #8 from
+the outside: no request hangs, failures are clear 503s, everything recovers without restarting a
+service, every acknowledged write is in PostgreSQL, and every event reaches the socket.
+
+The bounds (2 s to fail, 5 s to recover) are the issue's promises about behaviour, not speed
+targets: the measured values are ~100x inside them, and are printed in the table's notes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.helpdesk import png, upload, wait_status
+
+from .harness import (
+    FAIL_FAST_SECONDS,
+    RECOVERY_SECONDS,
+    REPORT,
+    Load,
+    Readiness,
+    Row,
+    SocketWatcher,
+    alive,
+    error_codes,
+    found,
+    process_pids,
+    processes,
+    start_servers,
+    stop_server,
+    stored_events,
+    summarise,
+    wait_for,
+)
+
+SETTLE_SECONDS = 3.0
+EVENT_GRACE_SECONDS = 60.0
+
+
+def check_writes_and_events(env, load: Load, watcher: SocketWatcher, row: Row) -> None:
+    """Every acknowledged write is in PostgreSQL; every one's event reached the store and the socket."""
+    tickets, comments = load.accepted("create"), load.accepted("comment")
+    row.writes_accepted = len(tickets) + len(comments)
+    row.writes_found = len(found(env, "tickets_ticket", tickets)) + len(found(env, "tickets_comment", comments))
+
+    def missing() -> tuple[set, set]:
+        announced = {e["ticket_id"] for e in stored_events(env, "ticket.created", tickets)}
+        return set(tickets) - announced, set(comments) - set(watcher.comment_ids())
+
+    wait_for(lambda: not any(missing()), timeout=EVENT_GRACE_SECONDS)
+    lost_tickets, lost_comments = missing()
+    row.events_lost = len(lost_tickets) + len(lost_comments)
+    if lost_comments:
+        stored = {e["data"]["comment"]["id"]: e for e in stored_events(env, "comment.added", [watcher.ticket_id])}
+        row.notes.append(f"comment events missing on the socket: {len(lost_comments)}, of which stored "
+                         f"{sum(1 for c in lost_comments if c in stored)}; socket closes {watcher.close_codes}, "
+                         f"connects {watcher.connects}, seqs seen {[e['seq'] for e in watcher.events][:3]}..{watcher.last_seq}, "
+                         f"missing seqs {sorted(stored[c]['seq'] for c in lost_comments if c in stored)[:20]}, "
+                         f"seen {sorted(e['seq'] for e in watcher.events)}")
+    duplicates = [cid for cid, n in watcher.comment_ids().items() if n > 1]
+    assert not duplicates, f"the socket received {len(duplicates)} comment events twice"
+
+
+def services_not_restarted(before: dict, after: dict) -> None:
+    for name in ("user", "ticket", "communication", "file", "worker", "events", "ticket-relay", "file-relay"):
+        assert after[name] == before[name] and alive(after[name]), f"{name} was restarted or died (pid {before[name]} -> {after[name]})"
+
+
+@pytest.mark.parametrize(
+    ("fault", "server", "outage"),
+    [("PgBouncer stopped 10 s", "pgbouncer", 10), ("PostgreSQL restarted", "postgres", 0), ("PostgreSQL stopped 20 s", "postgres", 20)],
+)
+def test_the_database_path_fails_fast_and_recovers(stack_env, desk, customer, fault, server, outage):
+    watched = desk.ticket(customer)["id"]
+    pids = process_pids(stack_env)
+    row = Row(fault)
+    REPORT.append(row)
+    with Readiness(desk) as ready, SocketWatcher(desk, customer, watched) as watcher:
+        with Load(desk, customer, watched) as load:
+            time.sleep(SETTLE_SECONDS)
+            stopped = time.monotonic()
+            stop_server(stack_env, server)
+            time.sleep(outage)
+            start_servers()
+            restarted = time.monotonic()
+            time.sleep(RECOVERY_SECONDS + SETTLE_SECONDS)
+            ended = time.monotonic()
+        check_writes_and_events(stack_env, load, watcher, row)
+    during = load.between(stopped, restarted + RECOVERY_SECONDS)
+    summarise(row, during)
+
+    to_503 = {s: ready.first(s, 503, stopped) for s in desk.urls}
+    back = ready.ready_again(restarted)
+    writes_back, reads_back = load.first_success_after(restarted, "write"), load.first_success_after(restarted, "read")
+    slowest = max((o.seconds for o in during), default=0)
+    row.notes.append(
+        "readiness 503 after " + ", ".join(f"{s} {t:.2f}s" if t is not None else f"{s} never" for s, t in to_503.items())
+        + f"; ready again {back}s, first write {writes_back}s, first read {reads_back}s after the restart;"
+        + f" slowest request {slowest:.2f}s; errors {dict(error_codes(during))}"
+    )
+
+    assert row.hung == 0, f"{row.hung} requests took longer than {FAIL_FAST_SECONDS}s"
+    assert row.other_errors == 0, f"failures that were not a clear 503: {dict(error_codes(during))}"
+    if outage:
+        assert row.failed_fast > 0, "no request failed: the fault did not bite"
+        for service, seconds in to_503.items():
+            assert seconds is not None and seconds <= FAIL_FAST_SECONDS, f"{service} readiness: 503 after {seconds}s"
+    assert back is not None and back <= RECOVERY_SECONDS, f"readiness back after {back}s"
+    assert writes_back is not None and writes_back <= RECOVERY_SECONDS, f"first write after {writes_back}s"
+    assert reads_back is not None and reads_back <= RECOVERY_SECONDS, f"first read after {reads_back}s"
+    assert not [o for o in load.between(restarted + RECOVERY_SECONDS, ended) if not o.ok], "failures after recovery"
+    assert row.writes_found == row.writes_accepted, "acknowledged writes are missing from PostgreSQL"
+    assert row.events_lost == 0
+    services_not_restarted(pids, process_pids(stack_env))
+
+
+def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, desk, customer):
+    watched = desk.ticket(customer)["id"]
+    pids = process_pids(stack_env)
+    row = Row("Redis stopped 30 s")
+    REPORT.append(row)
+    with Readiness(desk) as ready, SocketWatcher(desk, customer, watched) as watcher:
+        with Load(desk, customer, watched) as load:
+            time.sleep(SETTLE_SECONDS)
+            connects_before = watcher.connects
+            stopped = time.monotonic()
+            stop_server(stack_env, "redis")
+            time.sleep(1)
+            # tasks created while the broker is down: uploads whose processing must happen after
+            uploads = [upload(desk, customer, watched, f"outage-{i}.png", png(), "image/png") for i in range(2)]
+            time.sleep(29)
+            start_servers()
+            restarted = time.monotonic()
+            attachments = [u.json()["id"] for u in uploads if u.status_code == 201]
+            processed = [wait_status(desk, customer, a, {"ready", "rejected"}, timeout=EVENT_GRACE_SECONDS)["status"]
+                         for a in attachments]
+            time.sleep(SETTLE_SECONDS)
+        check_writes_and_events(stack_env, load, watcher, row)
+    during = load.between(stopped, restarted)
+    summarise(row, during)
+    ready_events = [e["data"]["attachment_id"] for e in stored_events(stack_env, "attachment.ready", [watched])]
+    to_503 = {s: ready.first(s, 503, stopped) for s in desk.urls}
+    row.notes.append(
+        "readiness 503 after " + ", ".join(f"{s} {t:.2f}s" if t is not None else f"{s} never" for s, t in to_503.items())
+        + f"; socket close codes {sorted(set(watcher.close_codes))}, connects {watcher.connects};"
+        + f" uploads during the outage {[u.status_code for u in uploads]} -> {processed};"
+        + f" slowest request {max((o.seconds for o in during), default=0):.2f}s"
+    )
+
+    assert not error_codes(during), f"ticket reads/writes failed while Redis was down: {dict(error_codes(during))}"
+    assert row.hung == 0
+    assert [u.status_code for u in uploads] == [201, 201], [u.text for u in uploads]
+    assert processed == ["ready", "ready"], "tasks created during the outage were not processed after it"
+    assert sorted(ready_events) == sorted(attachments), "attachment.ready must be announced exactly once per upload"
+    assert 1013 in watcher.close_codes, f"the socket was not told (close codes {watcher.close_codes})"
+    assert watcher.connects > connects_before, "the socket did not reconnect after Redis returned"
+    for service in ("user", "ticket", "communication", "file"):
+        assert to_503[service] is not None and to_503[service] <= FAIL_FAST_SECONDS, f"{service} readiness: 503 after {to_503[service]}s"
+    assert row.writes_found == row.writes_accepted
+    assert row.events_lost == 0
+    services_not_restarted(pids, process_pids(stack_env))
+
+
+@pytest.fixture
+def fragile_worker(stack_env):
+    """The file worker with slow processing (fault injection) and a 10 s visibility timeout, so a
+    task held by a dead worker comes back within the test; restored afterwards."""
+    fault_env = {"HDMS_FAULT_SLOW_PROCESSING_SECONDS": "3", "CELERY_VISIBILITY_TIMEOUT": "10"}
+    processes("stop", "worker")
+    processes("start", "worker", extra_env=fault_env)
+    yield fault_env
+    processes("stop", "worker")
+    processes("start", "worker")
+
+
+def test_a_worker_sigkilled_mid_task_redelivers_and_the_effect_happens_once(stack_env, desk, customer, fragile_worker):
+    watched = desk.ticket(customer)["id"]
+    row = Row("file worker SIGKILLed mid-task (whole process group)")
+    REPORT.append(row)
+    with SocketWatcher(desk, customer, watched) as watcher:
+        with Load(desk, customer, watched) as load:
+            started = time.monotonic()
+            attachment = upload(desk, customer, watched, "scan.png", png(), "image/png").json()["id"]
+            wait_status(desk, customer, attachment, {"processing"})
+            worker = process_pids(stack_env)["worker"]
+            os.killpg(worker, signal.SIGKILL)  # the main process and its pool: nothing can ack or requeue
+            wait_for(lambda: not alive(worker), timeout=10, interval=0.05)
+            processes("start", "worker", extra_env=fragile_worker)  # what a supervisor (compose restart:) does
+            status = wait_status(desk, customer, attachment, {"ready", "rejected"}, timeout=EVENT_GRACE_SECONDS)["status"]
+            recovered = time.monotonic()
+        check_writes_and_events(stack_env, load, watcher, row)
+    summarise(row, load.between(started, recovered))
+    announced = [e for e in stored_events(stack_env, "attachment.ready", [watched]) if e["data"]["attachment_id"] == attachment]
+    on_socket = [e for e in watcher.events if e.get("type") == "attachment.ready"]
+    row.notes.append(f"redelivered and ready {recovered - started:.1f}s after the upload; attachment.ready stored "
+                     f"{len(announced)}x, on the socket {len(on_socket)}x")
+
+    assert status == "ready"
+    assert len(announced) == 1 and len(on_socket) == 1, "the effect (attachment.ready) must happen exactly once"
+    assert row.hung == 0 and not error_codes(load.between(started, recovered))
+    assert row.writes_found == row.writes_accepted and row.events_lost == 0
