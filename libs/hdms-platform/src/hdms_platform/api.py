@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import (
     DatabaseError,
     DataError,
@@ -22,6 +23,7 @@ from django.db import (
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -80,6 +82,8 @@ def _connection_lost() -> bool:
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, (OperationalError, InterfaceError)):
@@ -148,3 +152,35 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "too_large"
+
+
+class StrictJSONParser(JSONParser):
+    """JSON, minus what PostgreSQL cannot store: a NUL (\\u0000) or an unpaired surrogate anywhere
+    in a key or a string is a 400 naming the problem, not a 500 from the database."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON nested too deeply.") from None
+        _check_storable(data)
+        return data
+
+
+def _check_storable(value, depth: int = 0) -> None:
+    if depth > 64:
+        raise exceptions.ParseError("JSON nested deeper than 64 levels.")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise exceptions.ParseError("JSON strings may not contain NUL (\\u0000).")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise exceptions.ParseError("JSON strings may not contain unpaired surrogates (\\ud800-\\udfff).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, depth + 1)
+            _check_storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, depth + 1)

@@ -9,3 +9,52 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256, from user-service /api/v1/auth/login/)"}
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "machine-readable, e.g. invalid, not_found, conflict"},
+                "message": {"type": "string", "description": "for people; names the input or rule at fault"},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                           "description": "each wrong input, by name, with what is wrong with it"},
+            },
+        }
+    },
+}
+ERRORS_ALWAYS = {
+    "400": "Invalid input (`fields` names each wrong one), malformed JSON, bad UTF-8",
+    "401": "No, expired or invalid access token (on sign-in: wrong credentials or refresh token)",
+    "403": "Not allowed",
+    "404": "Not found (also what you may not see)",
+    "429": "Too many requests (Retry-After says when to retry)",
+    "503": "A dependency is down; retry shortly",
+}
+ERRORS_WRITES = {
+    "409": "Conflicts with the resource's state (the message names the rule)",
+    "413": "Body too large",
+    "415": "Unsupported media type",
+}
+
+
+def document_errors(result, generator, request, public):
+    """Postprocessing hook: every operation documents the JSON error model for the errors it can
+    answer, so clients (and schemathesis' conformance checks) know every status code's body."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            errors = dict(ERRORS_ALWAYS)
+            if method != "get":
+                errors.update(ERRORS_WRITES)
+            responses = operation.setdefault("responses", {})
+            for code, description in errors.items():
+                responses.setdefault(code, {"description": description, "content": reference})
+    return result

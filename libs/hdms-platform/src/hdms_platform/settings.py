@@ -212,7 +212,7 @@ def rest_framework() -> dict[str, Any]:
         "DEFAULT_AUTHENTICATION_CLASSES": ["hdms_platform.auth.AccessTokenAuthentication"],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "DEFAULT_PARSER_CLASSES": ["hdms_platform.api.StrictJSONParser"],
         "EXCEPTION_HANDLER": "hdms_platform.api.exception_handler",
         "UNAUTHENTICATED_USER": None,
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -245,6 +245,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             "SWAGGER_UI_DIST": "SIDECAR",
             "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
             "REDOC_DIST": "SIDECAR",
+            "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hdms_platform.schema.document_errors"],
         },
         "MIDDLEWARE": [
             "hdms_platform.logging.RequestIdMiddleware",
