@@ -54,19 +54,14 @@ class Outcome:
                 and "error" in self.body)
 
 
-class Load:
-    """Steady reads and writes against ticket-service: writers create tickets and comment on a
-    watched ticket, readers list and fetch. Every outcome is recorded with its timing."""
+class Background:
+    """Threads running `_run(arg)` from `with` entry until exit."""
 
-    def __init__(self, desk: Helpdesk, customer: Person, watched_ticket: str, *, pause: float = 0.1):
-        self.desk, self.customer, self.watched, self.pause = desk, customer, watched_ticket, pause
-        self.outcomes: list[Outcome] = []
+    def __init__(self, args):
         self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(job,), daemon=True)
-                         for job in ("create", "comment", "list", "detail")]
+        self._threads = [threading.Thread(target=self._run, args=(arg,), daemon=True) for arg in args]
 
-    def __enter__(self) -> Load:
+    def __enter__(self):
         for thread in self._threads:
             thread.start()
         return self
@@ -75,6 +70,20 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=CLIENT_TIMEOUT + 5)
+
+    def _run(self, arg) -> None:
+        raise NotImplementedError
+
+
+class Load(Background):
+    """Steady reads and writes against ticket-service: writers create tickets and comment on a
+    watched ticket, readers list and fetch. Every outcome is recorded with its timing."""
+
+    def __init__(self, desk: Helpdesk, customer: Person, watched_ticket: str, *, pause: float = 0.1):
+        self.desk, self.customer, self.watched, self.pause = desk, customer, watched_ticket, pause
+        self.outcomes: list[Outcome] = []
+        self._lock = threading.Lock()
+        super().__init__(("create", "comment", "list", "detail"))
 
     def _request(self, client: httpx.Client, job: str) -> Outcome:
         base = self.desk.urls["ticket"] + "/api/v1/tickets/"
@@ -122,24 +131,13 @@ class Load:
         return min(done) - moment if done else None
 
 
-class Readiness:
+class Readiness(Background):
     """Polls every service's /health/ready every 0.2 s, recording (answered at, status)."""
 
     def __init__(self, desk: Helpdesk):
         self.desk = desk
         self.samples: dict[str, list[tuple[float, int | str]]] = {s: [] for s in desk.urls}
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(s,), daemon=True) for s in desk.urls]
-
-    def __enter__(self) -> Readiness:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        super().__init__(desk.urls)
 
     def _run(self, service: str) -> None:
         with httpx.Client(timeout=CLIENT_TIMEOUT) as client:
