@@ -23,7 +23,6 @@ from django.db import (
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -153,34 +152,3 @@ class PayloadTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
     default_code = "too_large"
 
-
-class StrictJSONParser(JSONParser):
-    """JSON, minus what PostgreSQL cannot store: a NUL (\\u0000) or an unpaired surrogate anywhere
-    in a key or a string is a 400 naming the problem, not a 500 from the database."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON nested too deeply.") from None
-        _check_storable(data)
-        return data
-
-
-def _check_storable(value, depth: int = 0) -> None:
-    if depth > 64:
-        raise exceptions.ParseError("JSON nested deeper than 64 levels.")
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise exceptions.ParseError("JSON strings may not contain NUL (\\u0000).")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise exceptions.ParseError("JSON strings may not contain unpaired surrogates (\\ud800-\\udfff).") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable(key, depth + 1)
-            _check_storable(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_storable(item, depth + 1)

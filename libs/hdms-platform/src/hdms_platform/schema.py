@@ -42,6 +42,11 @@ ERRORS_WRITES = {
 }
 
 
+# Answered by the HTTP server (gunicorn's limit_request_line) before the service sees the request.
+URI_TOO_LONG = {"description": "Request line over 4094 bytes (answered by the HTTP server, as text/html)",
+                "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
 def document_errors(result, generator, request, public):
     """Postprocessing hook: every operation documents the JSON error model for the errors it can
     answer, so clients (and schemathesis' conformance checks) know every status code's body."""
@@ -57,4 +62,5 @@ def document_errors(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for code, description in errors.items():
                 responses.setdefault(code, {"description": description, "content": reference})
+            responses.setdefault("414", URI_TOO_LONG)
     return result

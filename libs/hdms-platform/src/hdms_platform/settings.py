@@ -212,7 +212,7 @@ def rest_framework() -> dict[str, Any]:
         "DEFAULT_AUTHENTICATION_CLASSES": ["hdms_platform.auth.AccessTokenAuthentication"],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-        "DEFAULT_PARSER_CLASSES": ["hdms_platform.api.StrictJSONParser"],
+        "DEFAULT_PARSER_CLASSES": ["hdms_platform.parsers.StrictJSONParser"],
         "EXCEPTION_HANDLER": "hdms_platform.api.exception_handler",
         "UNAUTHENTICATED_USER": None,
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

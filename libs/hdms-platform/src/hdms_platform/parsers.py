@@ -1,0 +1,42 @@
+"""The JSON parser every service uses (REST_FRAMEWORK['DEFAULT_PARSER_CLASSES']).
+
+Its own module: DRF reads the setting while `rest_framework.views` is imported, which
+`hdms_platform.api` itself imports.
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
+
+
+class StrictJSONParser(JSONParser):
+    """JSON, minus what PostgreSQL cannot store: a NUL (\\u0000) or an unpaired surrogate anywhere
+    in a key or a string is a 400 naming the problem, not a 500 from the database."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON nested too deeply.") from None
+        _check_storable(data)
+        return data
+
+
+def _check_storable(value, depth: int = 0) -> None:
+    if depth > 64:
+        raise exceptions.ParseError("JSON nested deeper than 64 levels.")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise exceptions.ParseError("JSON strings may not contain NUL (\\u0000).")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise exceptions.ParseError("JSON strings may not contain unpaired surrogates (\\ud800-\\udfff).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, depth + 1)
+            _check_storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, depth + 1)
