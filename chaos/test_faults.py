@@ -67,6 +67,10 @@ def check_writes_and_events(env, load: Load, watcher: SocketWatcher, row: Row) -
     assert not duplicates, f"the socket received {len(duplicates)} comment events twice"
 
 
+def seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f}s"
+
+
 def services_not_restarted(before: dict, after: dict) -> None:
     for name in ("user", "ticket", "communication", "file", "worker", "events", "ticket-relay", "file-relay"):
         assert after[name] == before[name] and alive(after[name]), f"{name} was restarted or died (pid {before[name]} -> {after[name]})"
@@ -100,8 +104,8 @@ def test_the_database_path_fails_fast_and_recovers(stack_env, desk, customer, fa
     writes_back, reads_back = load.first_success_after(restarted, "write"), load.first_success_after(restarted, "read")
     slowest = max((o.seconds for o in during), default=0)
     row.notes.append(
-        "readiness 503 after " + ", ".join(f"{s} {t:.2f}s" if t is not None else f"{s} never" for s, t in to_503.items())
-        + f"; ready again {back}s, first write {writes_back}s, first read {reads_back}s after the restart;"
+        "readiness 503 after " + ", ".join(f"{s} {seconds(t)}" for s, t in to_503.items())
+        + f"; ready again {seconds(back)}, first write {seconds(writes_back)}, first read {seconds(reads_back)} after the restart;"
         + f" slowest request {slowest:.2f}s; errors {dict(error_codes(during))}"
     )
 
@@ -109,8 +113,8 @@ def test_the_database_path_fails_fast_and_recovers(stack_env, desk, customer, fa
     assert row.other_errors == 0, f"failures that were not a clear 503: {dict(error_codes(during))}"
     if outage:
         assert row.failed_fast > 0, "no request failed: the fault did not bite"
-        for service, seconds in to_503.items():
-            assert seconds is not None and seconds <= FAIL_FAST_SECONDS, f"{service} readiness: 503 after {seconds}s"
+        for service, took in to_503.items():
+            assert took is not None and took <= FAIL_FAST_SECONDS, f"{service} readiness: 503 after {took}s"
     assert back is not None and back <= RECOVERY_SECONDS, f"readiness back after {back}s"
     assert writes_back is not None and writes_back <= RECOVERY_SECONDS, f"first write after {writes_back}s"
     assert reads_back is not None and reads_back <= RECOVERY_SECONDS, f"first read after {reads_back}s"
@@ -147,7 +151,7 @@ def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, d
     ready_events = [e["data"]["attachment_id"] for e in stored_events(stack_env, "attachment.ready", [watched])]
     to_503 = {s: ready.first(s, 503, stopped) for s in desk.urls}
     row.notes.append(
-        "readiness 503 after " + ", ".join(f"{s} {t:.2f}s" if t is not None else f"{s} never" for s, t in to_503.items())
+        "readiness 503 after " + ", ".join(f"{s} {seconds(t)}" for s, t in to_503.items())
         + f"; socket close codes {sorted(set(watcher.close_codes))}, connects {watcher.connects};"
         + f" uploads during the outage {[u.status_code for u in uploads]} -> {processed};"
         + f" slowest request {max((o.seconds for o in during), default=0):.2f}s"

@@ -165,3 +165,20 @@ def test_malformed_json_and_unknown_ids(actors, ticket):
 def test_an_unknown_url_gets_the_json_error_model_not_an_html_page(actors):
     response = actors["agent"].client.get("/no/such/page/")
     assert response.status_code == 404 and response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+def test_a_connection_lost_mid_request_is_a_503_saying_the_outcome_is_unknown(transactional_db):
+    """PostgreSQL dying during COMMIT surfaces as psycopg's InternalError; only when the connection
+    is really gone is it a 503 (retry later), otherwise it stays a 500 (a bug of ours)."""
+    from django.db import InternalError, connection
+
+    from hdms_platform.api import exception_handler
+
+    connection.ensure_connection()
+    assert exception_handler(InternalError("a bug of ours"), {}).status_code == 500
+    connection.connection.close()  # the server went away under us
+    try:
+        lost = exception_handler(InternalError("received 2 results from command 'COMMIT'"), {})
+    finally:
+        connection.close()
+    assert lost.status_code == 503 and "unknown" in lost.data["error"]["message"]
