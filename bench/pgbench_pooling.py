@@ -46,18 +46,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--scale", type=int, default=10)
-    parser.add_argument("--output", default=str(REPO / "docs" / "pgbench.md"),
-                        help="make bench writes docs/performance.md; this pgbench-only run writes its own file")
+    parser.add_argument(
+        "--output",
+        default=str(REPO / "docs" / "pgbench.md"),
+        help="make bench writes docs/performance.md; this pgbench-only run writes its own file",
+    )
     args = parser.parse_args(argv)
     scrub_environment()
     state = Path(tempfile.mkdtemp(prefix="hdms-bench-", dir="/tmp"))
     state.chmod(0o755)
     pgb, redis = free_ports(2)
     env_file = state / "bench.env"
-    env_file.write_text(envfile.render((REPO / ".env.example").read_text(), {
-        "HDMS_STACK_MODE": "native", "HDMS_DATA_DIR": str(state / "data"), "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(redis),
-        "PGBOUNCER_POOL_SIZE": "20", "POSTGRES_MAX_CONNECTIONS": "600",
-    }))
+    env_file.write_text(
+        envfile.render(
+            (REPO / ".env.example").read_text(),
+            {
+                "HDMS_STACK_MODE": "native",
+                "HDMS_DATA_DIR": str(state / "data"),
+                "PGBOUNCER_PORT": str(pgb),
+                "REDIS_PORT": str(redis),
+                "PGBOUNCER_POOL_SIZE": "20",
+                "POSTGRES_MAX_CONNECTIONS": "600",
+            },
+        )
+    )
     os.environ["HDMS_ENV_FILE"] = str(env_file)
     values = read_env_file(env_file)
     password = values["FILE_DB_PASSWORD"]

@@ -65,6 +65,7 @@ def ensure_wrk() -> str:
 
 # -- measuring ----------------------------------------------------------------------------------
 
+
 def group_rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (gunicorn/uvicorn master + workers), in MiB."""
     total, todo = 0, [pid]
@@ -105,8 +106,21 @@ class Sampler:
 
 
 def wrk(url: str, connections: int, seconds: int, token: str) -> dict:
-    argv = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s", "--latency",
-            "-H", f"Authorization: Bearer {token}", url]
+    argv = [
+        "wrk",
+        "-t",
+        "2",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+        url,
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
 
     def latency(label: str) -> float | None:
@@ -119,8 +133,12 @@ def wrk(url: str, connections: int, seconds: int, token: str) -> dict:
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": latency("50"), "p99": latency("99"),
-            "errors": errors + (int(non2xx.group(1)) if non2xx else 0)}
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": errors + (int(non2xx.group(1)) if non2xx else 0),
+    }
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -132,6 +150,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 # -- the stack ------------------------------------------------------------------------------------
 
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -142,15 +161,28 @@ class Bench:
         envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
         self.ports = dict(zip(("user", "ticket", "communication", "file", "cached", "pooled", "direct"), ports, strict=False))
         self.env_file = self.state / "bench.env"
-        self.env_file.write_text(envfile.render((REPO / ".env.example").read_text(), {
-            "HDMS_STACK_MODE": "native", "HDMS_DATA_DIR": str(self.state / "data"), "HDMS_SETTINGS": "prod",
-            "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(redis), "PGBOUNCER_POOL_SIZE": "20",
-            "POSTGRES_MAX_CONNECTIONS": "600", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING",
-            "JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"), "JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
-            "FILE_STORAGE_DIR": str(self.state / "media"), "HDMS_WEB_WORKERS": str(WEB_WORKERS),
-            "HDMS_CELERY_CONCURRENCY": str(CELERY_CONCURRENCY),
-            **{f"{s.upper()}_SERVICE_PORT": str(self.ports[s]) for s in ("user", "ticket", "communication", "file")},
-        }))
+        self.env_file.write_text(
+            envfile.render(
+                (REPO / ".env.example").read_text(),
+                {
+                    "HDMS_STACK_MODE": "native",
+                    "HDMS_DATA_DIR": str(self.state / "data"),
+                    "HDMS_SETTINGS": "prod",
+                    "PGBOUNCER_PORT": str(pgb),
+                    "REDIS_PORT": str(redis),
+                    "PGBOUNCER_POOL_SIZE": "20",
+                    "POSTGRES_MAX_CONNECTIONS": "600",
+                    "SECURE_SSL_REDIRECT": "false",
+                    "LOG_LEVEL": "WARNING",
+                    "JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"),
+                    "JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
+                    "FILE_STORAGE_DIR": str(self.state / "media"),
+                    "HDMS_WEB_WORKERS": str(WEB_WORKERS),
+                    "HDMS_CELERY_CONCURRENCY": str(CELERY_CONCURRENCY),
+                    **{f"{s.upper()}_SERVICE_PORT": str(self.ports[s]) for s in ("user", "ticket", "communication", "file")},
+                },
+            )
+        )
         os.environ["HDMS_ENV_FILE"] = str(self.env_file)
         os.environ["PYTHONPATH"] = str(REPO / "libs" / "hdms-platform" / "src")
         self.values = read_env_file(self.env_file)
@@ -165,23 +197,56 @@ class Bench:
         self.sh("bash", "scripts/migrate-all.sh")
         self.sh(PY, "-m", "hdms_platform.processes", "start")
         socket_dir = str(self.state / "data" / "run")
-        variants = {"cached": {}, "pooled": {"HDMS_BENCH_CACHE": "off"},
-                    "direct": {"HDMS_BENCH_CACHE": "off", "HDMS_BENCH_DB": "direct", "HDMS_BENCH_POSTGRES_SOCKET_DIR": socket_dir}}
+        variants = {
+            "cached": {},
+            "pooled": {"HDMS_BENCH_CACHE": "off"},
+            "direct": {"HDMS_BENCH_CACHE": "off", "HDMS_BENCH_DB": "direct", "HDMS_BENCH_POSTGRES_SOCKET_DIR": socket_dir},
+        }
         for name, extra in variants.items():
-            argv = [GUNICORN, "core.wsgi:application", "--bind", f"127.0.0.1:{self.ports[name]}", "--workers", str(WEB_WORKERS),
-                    "--threads", str(WEB_THREADS), "--timeout", "30", "--backlog", "2048"]
+            argv = [
+                GUNICORN,
+                "core.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.ports[name]}",
+                "--workers",
+                str(WEB_WORKERS),
+                "--threads",
+                str(WEB_THREADS),
+                "--timeout",
+                "30",
+                "--backlog",
+                "2048",
+            ]
             self.instances[name] = subprocess.Popen(
-                argv, cwd=REPO / "services" / "ticket-service" / "src", env={**os.environ, "HDMS_SETTINGS": "bench", **extra},
-                stdout=open(self.state / f"{name}.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+                argv,
+                cwd=REPO / "services" / "ticket-service" / "src",
+                env={**os.environ, "HDMS_SETTINGS": "bench", **extra},
+                stdout=open(self.state / f"{name}.log", "ab"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         for name in variants:
-            wait_until(lambda name=name: self.get(name, "/bench/bare/").status_code == 200, what=f"ticket-service ({name})", timeout=60)
+            wait_until(
+                lambda name=name: self.get(name, "/bench/bare/").status_code == 200, what=f"ticket-service ({name})", timeout=60
+            )
         tickets, comments = (200, 2) if self.args.smoke else (5000, 3)
         log(f"seeding {tickets} tickets with {comments} comments each")
-        self.sh(PY, "manage.py", "seed_bench_data", "--tickets", str(tickets), "--comments", str(comments),
-                cwd=REPO / "services" / "ticket-service", env={"HDMS_SETTINGS": "bench"})
+        self.sh(
+            PY,
+            "manage.py",
+            "seed_bench_data",
+            "--tickets",
+            str(tickets),
+            "--comments",
+            str(comments),
+            cwd=REPO / "services" / "ticket-service",
+            env={"HDMS_SETTINGS": "bench"},
+        )
         from hdms_platform.testing.tokens import make_access_token
 
-        self.token = make_access_token(roles=("agent",), expires_in=3600, key=(self.state / "keys" / "jwt-private.pem").read_text())
+        self.token = make_access_token(
+            roles=("agent",), expires_in=3600, key=(self.state / "keys" / "jwt-private.pem").read_text()
+        )
         self.ticket_id = self.get("cached", "/api/v1/tickets/?page_size=1").json()["results"][0]["id"]
 
     def get(self, name: str, path: str, **kwargs):
@@ -212,19 +277,33 @@ class Bench:
         (SHOW SERVERS), or every other client backend (the direct instance's own connections)."""
         import psycopg
 
-        with psycopg.connect(host="127.0.0.1", port=self.values["PGBOUNCER_PORT"], dbname="pgbouncer",
-                             user=self.values.get("PGBOUNCER_ADMIN_USER", "hdms_pgbouncer"),
-                             password=self.values["PGBOUNCER_ADMIN_PASSWORD"], autocommit=True,
-                             cursor_factory=psycopg.ClientCursor) as admin:
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=self.values["PGBOUNCER_PORT"],
+            dbname="pgbouncer",
+            user=self.values.get("PGBOUNCER_ADMIN_USER", "hdms_pgbouncer"),
+            password=self.values["PGBOUNCER_ADMIN_PASSWORD"],
+            autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+        ) as admin:
             cursor = admin.execute("SHOW SERVERS")
             columns = [c.name for c in cursor.description]
             pooled = sum(1 for r in cursor.fetchall() if dict(zip(columns, r, strict=False))["database"] == "hdms_ticket")
         if via == "pgbouncer":
             return pooled
-        with psycopg.connect(host=str(self.state / "data" / "run"), port=self.values.get("POSTGRES_PORT", "5432"), dbname="hdms_ticket",
-                             user="hdms_ticket", password=self.values["TICKET_DB_PASSWORD"], prepare_threshold=None, autocommit=True) as conn:
-            total = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'hdms_ticket' "
-                                 "AND backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(
+            host=str(self.state / "data" / "run"),
+            port=self.values.get("POSTGRES_PORT", "5432"),
+            dbname="hdms_ticket",
+            user="hdms_ticket",
+            password=self.values["TICKET_DB_PASSWORD"],
+            prepare_threshold=None,
+            autocommit=True,
+        ) as conn:
+            total = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'hdms_ticket' "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
         return total - pooled
 
     # -- scenarios --------------------------------------------------------------------------------
@@ -234,8 +313,10 @@ class Bench:
         with Sampler(lambda: self.backends(via)) as pg, Sampler(lambda: group_rss_mb(self.pid(name))) as rss:
             result = wrk(f"http://127.0.0.1:{self.ports[name]}{path}", connections, self.args.seconds, self.token)
         result.update(backends=int(pg.peak), rss=rss.peak)
-        log(f"{name:<7} {path:<48} c={connections:<4} {result['rps']:>8.0f} req/s  p99 {result['p99']} ms  "
-            f"errors {result['errors']}  backends {result['backends']}")
+        log(
+            f"{name:<7} {path:<48} c={connections:<4} {result['rps']:>8.0f} req/s  p99 {result['p99']} ms  "
+            f"errors {result['errors']}  backends {result['backends']}"
+        )
         return result
 
     def django(self) -> dict:
@@ -246,8 +327,11 @@ class Bench:
             order = ("pooled", "direct") if clients == 32 else ("direct", "pooled")
             out["read"][clients] = {name: self.http(name, detail, clients) for name in order}
         self.get("cached", detail)  # warm
-        out["floor"] = {"bare": self.http("cached", "/bench/bare/", 32), "hit": self.http("cached", detail, 32),
-                        "miss": self.http("pooled", detail, 32)}
+        out["floor"] = {
+            "bare": self.http("cached", "/bench/bare/", 32),
+            "hit": self.http("cached", detail, 32),
+            "miss": self.http("pooled", detail, 32),
+        }
         page = "/api/v1/tickets/?page_size=50"
         self.get("cached", page)
         out["list"] = {"cached": self.http("cached", page, 32), "uncached": self.http("pooled", page, 32)}
@@ -299,8 +383,12 @@ class Bench:
 
             sockets = []
             for start in range(0, subscribers, 100):  # connect in waves, as a crowd of browsers would
-                sockets += await asyncio.gather(*(connect(url, subprotocols=protocols, open_timeout=30, max_queue=None)
-                                                  for _ in range(start, min(subscribers, start + 100))))
+                sockets += await asyncio.gather(
+                    *(
+                        connect(url, subprotocols=protocols, open_timeout=30, max_queue=None)
+                        for _ in range(start, min(subscribers, start + 100))
+                    )
+                )
             await asyncio.sleep(1.0)  # every group_add has landed
             done = asyncio.Event()
             listeners = [asyncio.create_task(listen(i, ws, done)) for i, ws in enumerate(sockets)]
@@ -309,8 +397,14 @@ class Bench:
             with Sampler(lambda: group_rss_mb(self.pid("communication"))) as rss:
                 begin = time.monotonic()
                 while time.monotonic() - begin < seconds:
-                    event = {"id": str(uuid.uuid4()), "type": "bench.tick", "ticket_id": self.ticket_id, "audience": "everyone",
-                             "occurred_at": "", "data": {"sent_at": time.time()}}
+                    event = {
+                        "id": str(uuid.uuid4()),
+                        "type": "bench.tick",
+                        "ticket_id": self.ticket_id,
+                        "audience": "everyone",
+                        "occurred_at": "",
+                        "data": {"sent_at": time.time()},
+                    }
                     await layer.group_send(ticket_group(self.ticket_id), group_message(event))
                     sent += 1
                     await asyncio.sleep(max(0.0, begin + sent / rate - time.monotonic()))
@@ -326,9 +420,19 @@ class Bench:
 
         sent, peak = asyncio.run(run())
         expected = sent * subscribers
-        result = {"subscribers": subscribers, "rate": rate, "events": sent, "deliveries": len(latencies),
-                  "lost": expected - sum(counts), "p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "rss": peak}
-        log(f"fan-out {subscribers} subscribers x {sent} events: p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms  lost {result['lost']}")
+        result = {
+            "subscribers": subscribers,
+            "rate": rate,
+            "events": sent,
+            "deliveries": len(latencies),
+            "lost": expected - sum(counts),
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+            "rss": peak,
+        }
+        log(
+            f"fan-out {subscribers} subscribers x {sent} events: p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms  lost {result['lost']}"
+        )
         return result
 
     def celery(self) -> dict:
@@ -343,8 +447,15 @@ class Bench:
         for result in results:
             result.get(timeout=120)
         elapsed = time.monotonic() - begin
-        out = {"tasks": tasks, "seconds": elapsed, "per_second": tasks / elapsed, "per_process": tasks / elapsed / CELERY_CONCURRENCY}
-        log(f"celery: {tasks} no-op tasks in {elapsed:.1f}s = {out['per_second']:.0f}/s ({out['per_process']:.0f}/s per worker process)")
+        out = {
+            "tasks": tasks,
+            "seconds": elapsed,
+            "per_second": tasks / elapsed,
+            "per_process": tasks / elapsed / CELERY_CONCURRENCY,
+        }
+        log(
+            f"celery: {tasks} no-op tasks in {elapsed:.1f}s = {out['per_second']:.0f}/s ({out['per_process']:.0f}/s per worker process)"
+        )
         return out
 
     def uploads(self) -> dict:
@@ -360,8 +471,13 @@ class Bench:
         headers = {"Authorization": f"Bearer {self.token}"}
 
         def one(_):
-            response = httpx.post(base, headers=headers, data={"ticket_id": self.ticket_id},
-                                  files={"file": ("noise.png", content, "image/png")}, timeout=30)
+            response = httpx.post(
+                base,
+                headers=headers,
+                data={"ticket_id": self.ticket_id},
+                files={"file": ("noise.png", content, "image/png")},
+                timeout=30,
+            )
             accepted = time.monotonic()
             attachment = response.json()["id"]
             while True:
@@ -373,8 +489,14 @@ class Bench:
         with Sampler(lambda: group_rss_mb(self.pid("worker"))) as rss, ThreadPoolExecutor(20) as pool:
             done = list(pool.map(one, range(20)))
         latencies = [ms for ms, _ in done]
-        out = {"size": len(content), "count": len(done), "ready": sum(s == "ready" for _, s in done),
-               "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "worker_rss": rss.peak}
+        out = {
+            "size": len(content),
+            "count": len(done),
+            "ready": sum(s == "ready" for _, s in done),
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
+            "worker_rss": rss.peak,
+        }
         log(f"uploads: 20 x {len(content) // 1024} KB -> ready p50 {out['p50']:.0f} ms  p95 {out['p95']:.0f} ms")
         return out
 
@@ -384,6 +506,7 @@ class Bench:
 
 
 # -- the report -----------------------------------------------------------------------------------
+
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
@@ -400,10 +523,24 @@ def chart(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     d = results["django"]
-    labels = ["bare view", "detail\ncache hit", "detail\ncache miss", "list 50\ncached", "list 50\nuncached",
-              "read via\nPgBouncer (32)", "read direct\n(32)"]
-    values = [d["floor"]["bare"]["rps"], d["floor"]["hit"]["rps"], d["floor"]["miss"]["rps"], d["list"]["cached"]["rps"],
-              d["list"]["uncached"]["rps"], d["read"][32]["pooled"]["rps"], d["read"][32]["direct"]["rps"]]
+    labels = [
+        "bare view",
+        "detail\ncache hit",
+        "detail\ncache miss",
+        "list 50\ncached",
+        "list 50\nuncached",
+        "read via\nPgBouncer (32)",
+        "read direct\n(32)",
+    ]
+    values = [
+        d["floor"]["bare"]["rps"],
+        d["floor"]["hit"]["rps"],
+        d["floor"]["miss"]["rps"],
+        d["list"]["cached"]["rps"],
+        d["list"]["uncached"]["rps"],
+        d["read"][32]["pooled"]["rps"],
+        d["read"][32]["direct"]["rps"],
+    ]
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
     bars = ax.bar(labels, values, color=["#888", "#2a7", "#c63", "#2a7", "#c63", "#36c", "#999"])
     ax.bar_label(bars, fmt="%.0f", fontsize=8)
@@ -422,7 +559,7 @@ def report(results: dict, args, output: Path) -> None:
     cmd = "make bench" if not args.smoke else "bench/run.py --smoke"
 
     def row(name, r):
-        return (f"| {name} | {r['rps']:,.0f} | {r['p50']} | {r['p99']} | {r['errors']} | {r['backends']} |")
+        return f"| {name} | {r['rps']:,.0f} | {r['p50']} | {r['p99']} | {r['errors']} | {r['backends']} |"
 
     read_ratio_32 = r32["pooled"]["rps"] / r32["direct"]["rps"] if r32["direct"]["rps"] else 0
     hit_ratio = d["floor"]["hit"]["rps"] / d["floor"]["bare"]["rps"] if d["floor"]["bare"]["rps"] else 0
@@ -454,15 +591,15 @@ def report(results: dict, args, output: Path) -> None:
         f"| fan-out p99 < 100 ms with 0 lost | p99 {f['p99']:.1f} ms, {f['lost']} lost | {verdict(f['p99'] < 100 and f['lost'] == 0)} |",
         f"| upload -> ready p95 < 500 ms | {u['p95']:.0f} ms | {verdict(u['p95'] < 500)} |",
         "",
-        'Where a target is not met, the likely causes (reasoned from the setup, not separately measured):',
-        '- **cached detail vs bare view**: a cache hit still verifies an RS256 signature (a public-key',
+        "Where a target is not met, the likely causes (reasoned from the setup, not separately measured):",
+        "- **cached detail vs bare view**: a cache hit still verifies an RS256 signature (a public-key",
         "  operation per request), runs DRF's request/response cycle and makes one Redis round-trip; the",
-        '  bare view does none of these. Caching verified tokens for their remaining lifetime, or EdDSA',
-        '  keys, are the levers; neither is done yet.',
-        '- **fan-out**: one Python client process holds all 1,000 sockets and shares the 2 cores with the',
-        '  two uvicorn workers it measures; nothing was lost, the latency is queueing on a saturated CPU.',
-        '- **upload -> ready**: 20 simultaneous uploads meet 2 worker processes, so the last ones queue',
-        '  behind the first; each task also verifies the image twice with Pillow and writes a thumbnail.',
+        "  bare view does none of these. Caching verified tokens for their remaining lifetime, or EdDSA",
+        "  keys, are the levers; neither is done yet.",
+        "- **fan-out**: one Python client process holds all 1,000 sockets and shares the 2 cores with the",
+        "  two uvicorn workers it measures; nothing was lost, the latency is queueing on a saturated CPU.",
+        "- **upload -> ready**: 20 simultaneous uploads meet 2 worker processes, so the last ones queue",
+        "  behind the first; each task also verifies the image twice with Pillow and writes a thumbnail.",
         "",
         "## One indexed read: through PgBouncer vs direct",
         "",
@@ -544,8 +681,10 @@ def report(results: dict, args, output: Path) -> None:
         "|---:|---:|---:|---:|---|",
     ]
     for clients, dd, pp in results["pgbench"]:
-        lines.append(f"| {clients} | {dd['tps']:,.0f} | {pp['tps']:,.0f} | {ratio(pp['tps'], dd['tps'])} | "
-                     f"{dd['failed'] or 0} / {pp['failed'] or 0} |")
+        lines.append(
+            f"| {clients} | {dd['tps']:,.0f} | {pp['tps']:,.0f} | {ratio(pp['tps'], dd['tps'])} | "
+            f"{dd['failed'] or 0} / {pp['failed'] or 0} |"
+        )
     lines += ["", "Raw figures: `docs/performance.json`.", ""]
     output.write_text("\n".join(lines))
     output.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))

@@ -50,8 +50,7 @@ class Outcome:
     @property
     def failed_fast(self) -> bool:
         """A clear refusal in time: 503 with the JSON error model, within the bound."""
-        return (self.status == 503 and self.seconds <= FAIL_FAST_SECONDS and isinstance(self.body, dict)
-                and "error" in self.body)
+        return self.status == 503 and self.seconds <= FAIL_FAST_SECONDS and isinstance(self.body, dict) and "error" in self.body
 
 
 class Background:
@@ -193,7 +192,9 @@ class SocketWatcher:
     async def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                async with self.desk.socket(self.who, self.ticket_id, last_event_id=self.last_seq if self.last_seq is not None else 0) as ws:
+                async with self.desk.socket(
+                    self.who, self.ticket_id, last_event_id=self.last_seq if self.last_seq is not None else 0
+                ) as ws:
                     self.connects += 1
                     self._connected.set()
                     while not self._stop.is_set():
@@ -217,9 +218,16 @@ class SocketWatcher:
 
 def _connect(env: dict[str, str], service: str) -> psycopg.Connection:
     """Through PgBouncer, like the services."""
-    return psycopg.connect(host="127.0.0.1", port=env["PGBOUNCER_PORT"], dbname=f"hdms_{service}", user=f"hdms_{service}",
-                           password=env[f"{service.upper()}_DB_PASSWORD"], connect_timeout=5, prepare_threshold=None,
-                           autocommit=True)
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=env["PGBOUNCER_PORT"],
+        dbname=f"hdms_{service}",
+        user=f"hdms_{service}",
+        password=env[f"{service.upper()}_DB_PASSWORD"],
+        connect_timeout=5,
+        prepare_threshold=None,
+        autocommit=True,
+    )
 
 
 def found(env: dict[str, str], table: str, ids: list[str]) -> set[str]:
@@ -250,6 +258,7 @@ def wait_for(check, *, timeout: float, interval: float = 0.5):
 
 # -- faults --------------------------------------------------------------------------------------
 
+
 def data_dir(env: dict[str, str]) -> Path:
     return Path(env["HDMS_DATA_DIR"])
 
@@ -278,8 +287,14 @@ def start_servers() -> None:
 
 
 def processes(command: str, *names: str, extra_env: dict | None = None) -> None:
-    result = subprocess.run([PY, "-m", "hdms_platform.processes", command, *names], cwd=REPO,
-                            env={**os.environ, **(extra_env or {})}, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [PY, "-m", "hdms_platform.processes", command, *names],
+        cwd=REPO,
+        env={**os.environ, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -292,6 +307,7 @@ def alive(pid: int | None) -> bool:
 
 
 # -- the report ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:

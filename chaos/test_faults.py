@@ -58,11 +58,13 @@ def check_writes_and_events(env, load: Load, watcher: SocketWatcher, row: Row) -
     row.events_lost = len(lost_tickets) + len(lost_comments)
     if lost_comments:
         stored = {e["data"]["comment"]["id"]: e for e in stored_events(env, "comment.added", [watcher.ticket_id])}
-        row.notes.append(f"comment events missing on the socket: {len(lost_comments)}, of which stored "
-                         f"{sum(1 for c in lost_comments if c in stored)}; socket closes {watcher.close_codes}, "
-                         f"connects {watcher.connects}, seqs seen {[e['seq'] for e in watcher.events][:3]}..{watcher.last_seq}, "
-                         f"missing seqs {sorted(stored[c]['seq'] for c in lost_comments if c in stored)[:20]}, "
-                         f"seen {sorted(e['seq'] for e in watcher.events)}")
+        row.notes.append(
+            f"comment events missing on the socket: {len(lost_comments)}, of which stored "
+            f"{sum(1 for c in lost_comments if c in stored)}; socket closes {watcher.close_codes}, "
+            f"connects {watcher.connects}, seqs seen {[e['seq'] for e in watcher.events][:3]}..{watcher.last_seq}, "
+            f"missing seqs {sorted(stored[c]['seq'] for c in lost_comments if c in stored)[:20]}, "
+            f"seen {sorted(e['seq'] for e in watcher.events)}"
+        )
     duplicates = [cid for cid, n in watcher.comment_ids().items() if n > 1]
     assert not duplicates, f"the socket received {len(duplicates)} comment events twice"
 
@@ -73,12 +75,18 @@ def seconds(value: float | None) -> str:
 
 def services_not_restarted(before: dict, after: dict) -> None:
     for name in ("user", "ticket", "communication", "file", "worker", "events", "ticket-relay", "file-relay"):
-        assert after[name] == before[name] and alive(after[name]), f"{name} was restarted or died (pid {before[name]} -> {after[name]})"
+        assert after[name] == before[name] and alive(after[name]), (
+            f"{name} was restarted or died (pid {before[name]} -> {after[name]})"
+        )
 
 
 @pytest.mark.parametrize(
     ("fault", "server", "outage"),
-    [("PgBouncer stopped 10 s", "pgbouncer", 10), ("PostgreSQL restarted", "postgres", 0), ("PostgreSQL stopped 20 s", "postgres", 20)],
+    [
+        ("PgBouncer stopped 10 s", "pgbouncer", 10),
+        ("PostgreSQL restarted", "postgres", 0),
+        ("PostgreSQL stopped 20 s", "postgres", 20),
+    ],
 )
 def test_the_database_path_fails_fast_and_recovers(stack_env, desk, customer, fault, server, outage):
     watched = desk.ticket(customer)["id"]
@@ -104,7 +112,8 @@ def test_the_database_path_fails_fast_and_recovers(stack_env, desk, customer, fa
     writes_back, reads_back = load.first_success_after(restarted, "write"), load.first_success_after(restarted, "read")
     slowest = max((o.seconds for o in during), default=0)
     row.notes.append(
-        "readiness 503 after " + ", ".join(f"{s} {seconds(t)}" for s, t in to_503.items())
+        "readiness 503 after "
+        + ", ".join(f"{s} {seconds(t)}" for s, t in to_503.items())
         + f"; ready again {seconds(back)}, first write {seconds(writes_back)}, first read {seconds(reads_back)} after the restart;"
         + f" slowest request {slowest:.2f}s; errors {dict(error_codes(during))}"
     )
@@ -142,8 +151,9 @@ def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, d
             start_servers()
             restarted = time.monotonic()
             attachments = [u.json()["id"] for u in uploads if u.status_code == 201]
-            processed = [wait_status(desk, customer, a, {"ready", "rejected"}, timeout=EVENT_GRACE_SECONDS)["status"]
-                         for a in attachments]
+            processed = [
+                wait_status(desk, customer, a, {"ready", "rejected"}, timeout=EVENT_GRACE_SECONDS)["status"] for a in attachments
+            ]
             time.sleep(SETTLE_SECONDS)
         check_writes_and_events(stack_env, load, watcher, row)
     during = load.between(stopped, restarted)
@@ -151,7 +161,8 @@ def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, d
     ready_events = [e["data"]["attachment_id"] for e in stored_events(stack_env, "attachment.ready", [watched])]
     to_503 = {s: ready.first(s, 503, stopped) for s in desk.urls}
     row.notes.append(
-        "readiness 503 after " + ", ".join(f"{s} {seconds(t)}" for s, t in to_503.items())
+        "readiness 503 after "
+        + ", ".join(f"{s} {seconds(t)}" for s, t in to_503.items())
         + f"; socket close codes {sorted(set(watcher.close_codes))}, connects {watcher.connects};"
         + f" uploads during the outage {[u.status_code for u in uploads]} -> {processed};"
         + f" slowest request {max((o.seconds for o in during), default=0):.2f}s"
@@ -165,7 +176,9 @@ def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, d
     assert 1013 in watcher.close_codes, f"the socket was not told (close codes {watcher.close_codes})"
     assert watcher.connects > connects_before, "the socket did not reconnect after Redis returned"
     for service in ("user", "ticket", "communication", "file"):
-        assert to_503[service] is not None and to_503[service] <= FAIL_FAST_SECONDS, f"{service} readiness: 503 after {to_503[service]}s"
+        assert to_503[service] is not None and to_503[service] <= FAIL_FAST_SECONDS, (
+            f"{service} readiness: 503 after {to_503[service]}s"
+        )
     assert row.writes_found == row.writes_accepted
     assert row.events_lost == 0
     services_not_restarted(pids, process_pids(stack_env))
@@ -202,8 +215,10 @@ def test_a_worker_sigkilled_mid_task_redelivers_and_the_effect_happens_once(stac
     summarise(row, load.between(started, recovered))
     announced = [e for e in stored_events(stack_env, "attachment.ready", [watched]) if e["data"]["attachment_id"] == attachment]
     on_socket = [e for e in watcher.events if e.get("type") == "attachment.ready"]
-    row.notes.append(f"redelivered and ready {recovered - started:.1f}s after the upload; attachment.ready stored "
-                     f"{len(announced)}x, on the socket {len(on_socket)}x")
+    row.notes.append(
+        f"redelivered and ready {recovered - started:.1f}s after the upload; attachment.ready stored "
+        f"{len(announced)}x, on the socket {len(on_socket)}x"
+    )
 
     assert status == "ready"
     assert len(announced) == 1 and len(on_socket) == 1, "the effect (attachment.ready) must happen exactly once"

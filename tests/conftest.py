@@ -29,17 +29,25 @@ def run_dir(stack_env) -> Path:
     return Path(stack_env["HDMS_DATA_DIR"]) / "run"
 
 
-def stack(*args: str, env_file: Path | None = None, extra_env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+def stack(
+    *args: str, env_file: Path | None = None, extra_env: dict | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess:
     env = {**os.environ, **(extra_env or {})}
     if env_file:
         env["HDMS_ENV_FILE"] = str(env_file)
-    return subprocess.run([PY, "-m", "hdms_platform.stack", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [PY, "-m", "hdms_platform.stack", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def manage(service: str, *args: str, extra_env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [PY, "manage.py", *args], cwd=REPO / "services" / f"{service}-service", env={**os.environ, **(extra_env or {})},
-        capture_output=True, text=True, timeout=timeout,
+        [PY, "manage.py", *args],
+        cwd=REPO / "services" / f"{service}-service",
+        env={**os.environ, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -28,7 +28,9 @@ class Person:
 
 class Helpdesk:
     def __init__(self, env: dict[str, str]):
-        self.urls = {s: f"http://127.0.0.1:{env[f'{s.upper()}_SERVICE_PORT']}" for s in ("user", "ticket", "communication", "file")}
+        self.urls = {
+            s: f"http://127.0.0.1:{env[f'{s.upper()}_SERVICE_PORT']}" for s in ("user", "ticket", "communication", "file")
+        }
         self.ws = f"ws://127.0.0.1:{env['COMMUNICATION_SERVICE_PORT']}"
 
     def call(self, service: str, method: str, path: str, who: Person | None = None, **kwargs) -> httpx.Response:
@@ -55,15 +57,17 @@ class Helpdesk:
         return response.json()
 
     def comment(self, who: Person, ticket_id: str, body: str, internal: bool = False) -> dict:
-        response = self.call("ticket", "POST", f"/api/v1/tickets/{ticket_id}/comments/", who,
-                             json={"body": body, "is_internal": internal})
+        response = self.call(
+            "ticket", "POST", f"/api/v1/tickets/{ticket_id}/comments/", who, json={"body": body, "is_internal": internal}
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
     def socket(self, who: Person, ticket_id: str, last_event_id: int | None = None):
         query = f"?last_event_id={last_event_id}" if last_event_id is not None else ""
-        return connect(f"{self.ws}/ws/tickets/{ticket_id}/{query}", subprotocols=["hdms", f"access_token.{who.token}"],
-                       open_timeout=5)
+        return connect(
+            f"{self.ws}/ws/tickets/{ticket_id}/{query}", subprotocols=["hdms", f"access_token.{who.token}"], open_timeout=5
+        )
 
 
 async def next_message(ws, *, timeout: float = 5.0, where=lambda m: True) -> dict:
@@ -98,7 +102,9 @@ def png(size=(320, 200)) -> bytes:
 
 
 def upload(desk: Helpdesk, who: Person, ticket_id: str, name: str, content: bytes, mime: str = "application/octet-stream"):
-    return desk.call("file", "POST", "/api/v1/attachments/", who, data={"ticket_id": ticket_id}, files={"file": (name, content, mime)})
+    return desk.call(
+        "file", "POST", "/api/v1/attachments/", who, data={"ticket_id": ticket_id}, files={"file": (name, content, mime)}
+    )
 
 
 def wait_status(desk: Helpdesk, who: Person, attachment_id: str, wanted: set[str], timeout: float = 30) -> dict:

@@ -23,7 +23,9 @@ from .conftest import manage, service_url
 from .helpdesk import PASSWORD, Helpdesk, Person
 
 ST = str(Path(sys.executable).parent / "st")
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +53,28 @@ def test_no_server_error_and_no_response_off_the_schema(stack_env, desk, people,
     if service == "file":
         desk.ticket(who)  # something to attach to
     result = subprocess.run(
-        [ST, "run", f"{service_url(stack_env, service)}/api/schema/", "--header", f"Authorization: Bearer {who.token}",
-         "--checks", CHECKS, "--max-examples", "25", "--workers", "2", "--seed", os.environ.get("HDMS_FUZZ_SEED", "8"),
-         "--suppress-health-check", "all", "--request-timeout", "10"],
-        capture_output=True, text=True, timeout=600,
+        [
+            ST,
+            "run",
+            f"{service_url(stack_env, service)}/api/schema/",
+            "--header",
+            f"Authorization: Bearer {who.token}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "25",
+            "--workers",
+            "2",
+            "--seed",
+            os.environ.get("HDMS_FUZZ_SEED", "8"),
+            "--suppress-health-check",
+            "all",
+            "--request-timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     summary = result.stdout[-6000:]
     print(summary)
@@ -64,7 +84,10 @@ def test_no_server_error_and_no_response_off_the_schema(stack_env, desk, people,
 
 def test_the_communication_schema_has_no_http_operations_to_fuzz(stack_env, people):
     """communication-service speaks WebSockets only; an HTTP operation added there must join the fuzzing above."""
-    schema = httpx.get(f"{service_url(stack_env, 'communication')}/api/schema/?format=json",
-                       headers={"Authorization": f"Bearer {people['agent'].token}"}, timeout=10)
+    schema = httpx.get(
+        f"{service_url(stack_env, 'communication')}/api/schema/?format=json",
+        headers={"Authorization": f"Bearer {people['agent'].token}"},
+        timeout=10,
+    )
     assert schema.status_code == 200, schema.text
     assert schema.json()["paths"] == {}

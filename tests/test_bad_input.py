@@ -40,7 +40,11 @@ def targets(ticket_id: str) -> list[tuple[str, str, str]]:
 BODIES = {
     "malformed JSON": (b'{"subject": "unterminated', "application/json", 400),
     "bad UTF-8": (b'{"subject": "caf\xe9 \xff\xfe"}', "application/json", 400),
-    "NUL in a string": (b'{"subject": "a\\u0000b", "body": "a\\u0000b", "settings": {"k": "a\\u0000b"}}', "application/json", 400),
+    "NUL in a string": (
+        b'{"subject": "a\\u0000b", "body": "a\\u0000b", "settings": {"k": "a\\u0000b"}}',
+        "application/json",
+        400,
+    ),
     "unpaired surrogate": (b'{"subject": "\\ud800", "body": "\\ud800", "settings": {"k": "\\ud800"}}', "application/json", 400),
     "nested 100,000 deep": (b"[" * 100_000 + b"]" * 100_000, "application/json", 400),
     "a JSON array, not an object": (b"[1, 2, 3]", "application/json", 400),
@@ -54,8 +58,13 @@ BODIES = {
 def test_bad_bodies_get_a_json_4xx_and_store_nothing(desk, customer, ticket, case):
     body, content_type, expected = BODIES[case]
     for service, method, path in targets(ticket["id"]):
-        response = httpx.request(method, desk.urls[service] + path, content=body, timeout=30,
-                                 headers={"Authorization": f"Bearer {customer.token}", "Content-Type": content_type})
+        response = httpx.request(
+            method,
+            desk.urls[service] + path,
+            content=body,
+            timeout=30,
+            headers={"Authorization": f"Bearer {customer.token}", "Content-Type": content_type},
+        )
         assert response.status_code == expected, (service, method, path, response.status_code, response.text[:300])
         assert response.headers["content-type"].startswith("application/json"), (path, response.headers["content-type"])
         error = response.json()["error"]

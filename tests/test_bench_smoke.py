@@ -14,8 +14,13 @@ from hdms_platform.stack import REPO
 
 def test_bench_smoke_runs_every_scenario(tmp_dir):
     output = tmp_dir / "performance.md"
-    result = subprocess.run([sys.executable, "bench/run.py", "--smoke", "--output", str(output)], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke", "--output", str(output)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     figures = json.loads(output.with_suffix(".json").read_text())
     django = figures["django"]

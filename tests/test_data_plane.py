@@ -17,8 +17,14 @@ SERVICES = ("user", "ticket", "communication", "file")
 
 def connect(stack_env, service, dbname=None, **kwargs):
     return psycopg.connect(
-        host="127.0.0.1", port=stack_env["PGBOUNCER_PORT"], dbname=dbname or f"hdms_{service}", user=f"hdms_{service}",
-        password=stack_env[f"{service.upper()}_DB_PASSWORD"], connect_timeout=3, prepare_threshold=None, **kwargs,
+        host="127.0.0.1",
+        port=stack_env["PGBOUNCER_PORT"],
+        dbname=dbname or f"hdms_{service}",
+        user=f"hdms_{service}",
+        password=stack_env[f"{service.upper()}_DB_PASSWORD"],
+        connect_timeout=3,
+        prepare_threshold=None,
+        **kwargs,
     )
 
 
@@ -33,8 +39,14 @@ def test_each_role_reaches_its_own_database_only(stack_env, service):
 
 def test_wrong_password_is_refused(stack_env):
     with pytest.raises(psycopg.OperationalError, match="password authentication failed|SASL authentication failed"):
-        psycopg.connect(host="127.0.0.1", port=stack_env["PGBOUNCER_PORT"], dbname="hdms_user", user="hdms_user",
-                        password="wrong-password", connect_timeout=3)
+        psycopg.connect(
+            host="127.0.0.1",
+            port=stack_env["PGBOUNCER_PORT"],
+            dbname="hdms_user",
+            user="hdms_user",
+            password="wrong-password",
+            connect_timeout=3,
+        )
 
 
 def test_postgresql_has_no_tcp_listener(stack_env, run_dir):
@@ -46,8 +58,14 @@ def test_postgresql_has_no_tcp_listener(stack_env, run_dir):
 
 def admin(stack_env):
     return psycopg.connect(
-        host="127.0.0.1", port=stack_env["PGBOUNCER_PORT"], dbname="pgbouncer", user=stack_env["PGBOUNCER_ADMIN_USER"],
-        password=stack_env["PGBOUNCER_ADMIN_PASSWORD"], autocommit=True, cursor_factory=psycopg.ClientCursor, connect_timeout=3,
+        host="127.0.0.1",
+        port=stack_env["PGBOUNCER_PORT"],
+        dbname="pgbouncer",
+        user=stack_env["PGBOUNCER_ADMIN_USER"],
+        password=stack_env["PGBOUNCER_ADMIN_PASSWORD"],
+        autocommit=True,
+        cursor_factory=psycopg.ClientCursor,
+        connect_timeout=3,
     )
 
 
@@ -66,9 +84,26 @@ def test_admin_console_answers_show_pools(stack_env):
 
 def backend_count(run_dir, stack_env) -> int:
     out = subprocess.run(
-        ["runuser", "-u", RUN_AS_DEFAULT, "--", "psql", "-X", "-At", "-h", str(run_dir), "-p", stack_env.get("POSTGRES_PORT", "5432"),
-         "-d", "postgres", "-c", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'hdms_file' AND usename = 'hdms_file'"],
-        capture_output=True, text=True, check=True,
+        [
+            "runuser",
+            "-u",
+            RUN_AS_DEFAULT,
+            "--",
+            "psql",
+            "-X",
+            "-At",
+            "-h",
+            str(run_dir),
+            "-p",
+            stack_env.get("POSTGRES_PORT", "5432"),
+            "-d",
+            "postgres",
+            "-c",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'hdms_file' AND usename = 'hdms_file'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return int(out.strip())
 
@@ -78,7 +113,9 @@ def test_500_clients_through_pgbouncer_without_errors_or_extra_backends(stack_en
 
     env = {"PGPASSWORD": stack_env["FILE_DB_PASSWORD"], "PATH": f"{find_postgres_bindir()}:/usr/bin:/bin"}
     common = ["-h", "127.0.0.1", "-p", stack_env["PGBOUNCER_PORT"], "-U", "hdms_file"]
-    init = subprocess.run(["pgbench", "-i", "-s", "1", "-q", *common, "hdms_file_session"], env=env, capture_output=True, text=True)
+    init = subprocess.run(
+        ["pgbench", "-i", "-s", "1", "-q", *common, "hdms_file_session"], env=env, capture_output=True, text=True
+    )
     assert init.returncode == 0, init.stderr
     with admin(stack_env) as conn:  # close pgbench -i's idle session-mode server connections
         conn.execute("KILL hdms_file_session")
@@ -93,13 +130,29 @@ def test_500_clients_through_pgbouncer_without_errors_or_extra_backends(stack_en
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        bench = subprocess.run(["pgbench", "-S", "-n", "-c", "500", "-j", "2", "-T", "10", *common, "hdms_file"],
-                               env=env, capture_output=True, text=True, timeout=120)
+        bench = subprocess.run(
+            ["pgbench", "-S", "-n", "-c", "500", "-j", "2", "-T", "10", *common, "hdms_file"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         stop.set()
         sampler.join()
-        subprocess.run(["psql", "-X", "-q", *common, "-d", "hdms_file_session", "-c",
-                        "DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers"], env=env)
+        subprocess.run(
+            [
+                "psql",
+                "-X",
+                "-q",
+                *common,
+                "-d",
+                "hdms_file_session",
+                "-c",
+                "DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers",
+            ],
+            env=env,
+        )
     assert bench.returncode == 0, bench.stderr[-2000:]
     assert "number of failed transactions: 0" in bench.stdout
     assert "number of clients: 500" in bench.stdout

@@ -30,12 +30,19 @@ def test_quickstart_runs_as_written():
     root.chmod(0o755)
     pgb, rds, *ports = free_ports(6)
     keys = read_env_file(Path(os.environ["HDMS_ENV_FILE"]))  # the private stack's key pair, not the repo's
-    env_file = write_env(root / "env", {
-        "HDMS_DATA_DIR": str(root / "data"), "HDMS_STACK_MODE": "native", "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds),
-        "JWT_PRIVATE_KEY_FILE": keys["JWT_PRIVATE_KEY_FILE"], "JWT_PUBLIC_KEY_FILE": keys["JWT_PUBLIC_KEY_FILE"],
-        "FILE_STORAGE_DIR": str(root / "media"),
-        **{f"{s}_SERVICE_PORT": str(p) for s, p in zip(("USER", "TICKET", "COMMUNICATION", "FILE"), ports, strict=True)},
-    })
+    env_file = write_env(
+        root / "env",
+        {
+            "HDMS_DATA_DIR": str(root / "data"),
+            "HDMS_STACK_MODE": "native",
+            "PGBOUNCER_PORT": str(pgb),
+            "REDIS_PORT": str(rds),
+            "JWT_PRIVATE_KEY_FILE": keys["JWT_PRIVATE_KEY_FILE"],
+            "JWT_PUBLIC_KEY_FILE": keys["JWT_PUBLIC_KEY_FILE"],
+            "FILE_STORAGE_DIR": str(root / "media"),
+            **{f"{s}_SERVICE_PORT": str(p) for s, p in zip(("USER", "TICKET", "COMMUNICATION", "FILE"), ports, strict=True)},
+        },
+    )
     env = {**os.environ, "HDMS_ENV_FILE": str(env_file), "HDMS_SETTINGS": "dev"}
     try:
         for command in commands:

@@ -22,8 +22,10 @@ def second_stack():
     root = Path(tempfile.mkdtemp(prefix="hdms-stack2-", dir="/tmp"))
     root.chmod(0o755)
     pgb, rds = free_ports(2)
-    env_file = write_env(root / "env", {"HDMS_DATA_DIR": str(root / "data"), "HDMS_STACK_MODE": "native",
-                                        "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds)})
+    env_file = write_env(
+        root / "env",
+        {"HDMS_DATA_DIR": str(root / "data"), "HDMS_STACK_MODE": "native", "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds)},
+    )
     first = stack("start", env_file=env_file)
     assert first.returncode == 0, first.stderr
     yield env_file, first.stdout
@@ -62,8 +64,14 @@ def test_data_survives_stop_and_start(second_stack):
     marker = uuid.uuid4().hex
 
     def connect():
-        return psycopg.connect(host="127.0.0.1", port=env["PGBOUNCER_PORT"], dbname="hdms_user_session", user="hdms_user",
-                               password=env["USER_DB_PASSWORD"], connect_timeout=3)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=env["PGBOUNCER_PORT"],
+            dbname="hdms_user_session",
+            user="hdms_user",
+            password=env["USER_DB_PASSWORD"],
+            connect_timeout=3,
+        )
 
     with connect() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS survival (v text)")
@@ -95,8 +103,15 @@ def test_taken_port_names_the_port_and_variable(tmp_dir):
         blocker.listen()
         port = blocker.getsockname()[1]
         (redis_port,) = free_ports(1)
-        env_file = write_env(tmp_dir / "env", {"HDMS_DATA_DIR": str(tmp_dir / "data"), "HDMS_STACK_MODE": "native",
-                                                "PGBOUNCER_PORT": str(port), "REDIS_PORT": str(redis_port)})
+        env_file = write_env(
+            tmp_dir / "env",
+            {
+                "HDMS_DATA_DIR": str(tmp_dir / "data"),
+                "HDMS_STACK_MODE": "native",
+                "PGBOUNCER_PORT": str(port),
+                "REDIS_PORT": str(redis_port),
+            },
+        )
         result = stack("start", env_file=env_file)
     assert result.returncode == 4
     assert f"port {port}" in result.stderr and "PGBOUNCER_PORT" in result.stderr
@@ -116,8 +131,10 @@ def test_foreign_data_directory_is_refused_and_left_alone(tmp_dir):
     data.mkdir()
     (data / "precious.txt").write_text("keep me")
     pgb, rds = free_ports(2)
-    env_file = write_env(tmp_dir / "env", {"HDMS_DATA_DIR": str(data), "HDMS_STACK_MODE": "native",
-                                            "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds)})
+    env_file = write_env(
+        tmp_dir / "env",
+        {"HDMS_DATA_DIR": str(data), "HDMS_STACK_MODE": "native", "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds)},
+    )
     result = stack("start", env_file=env_file)
     assert result.returncode == 5
     assert "not created by HDMS" in result.stderr and "HDMS_DATA_DIR" in result.stderr

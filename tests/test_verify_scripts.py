@@ -9,8 +9,14 @@ from hdms_platform.stack import REPO
 def verify(script: str, *args: str, env: dict | None = None):
     import os
 
-    return subprocess.run(["bash", f"scripts/{script}", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        ["bash", f"scripts/{script}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_all_connections_json_on_a_healthy_stack():

@@ -15,8 +15,11 @@ def test_ready_reports_each_dependency_with_latency(client):
 def test_live_has_no_dependencies(client, settings):
     """No django_db mark: any query would raise. The cache points at a closed port."""
     caches = {**settings.CACHES}
-    caches["default"] = {**caches["default"], "LOCATION": "redis://:x@127.0.0.1:1/0", "OPTIONS": {
-        **caches["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": False}}
+    caches["default"] = {
+        **caches["default"],
+        "LOCATION": "redis://:x@127.0.0.1:1/0",
+        "OPTIONS": {**caches["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": False},
+    }
     settings.CACHES = caches
     response = client.get("/health/live")
     assert response.status_code == 200

@@ -58,7 +58,12 @@ def test_celery_on_db2_per_service_queue_json_acks_late(make_env):
     # a dead worker's task comes back, but never while a live worker may still be running it
     assert options["visibility_timeout"] == 600 > config["CELERY_TASK_TIME_LIMIT"] > config["CELERY_TASK_SOFT_TIME_LIMIT"] > 0
     assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
-    assert platform.celery_config("file", env=make_env(CELERY_VISIBILITY_TIMEOUT="20"))["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 20
+    assert (
+        platform.celery_config("file", env=make_env(CELERY_VISIBILITY_TIMEOUT="20"))["CELERY_BROKER_TRANSPORT_OPTIONS"][
+            "visibility_timeout"
+        ]
+        == 20
+    )
     assert config["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] is True
 
 

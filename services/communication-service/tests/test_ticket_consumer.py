@@ -24,8 +24,14 @@ def communicator(ticket_id, token=None, query=""):
 
 
 def event(ticket_id, audience="everyone", kind="comment.added"):
-    return {"id": str(uuid.uuid4()), "type": kind, "ticket_id": str(ticket_id), "audience": audience,
-            "occurred_at": "2026-01-01T00:00:00Z", "data": {"body": "hi"}}
+    return {
+        "id": str(uuid.uuid4()),
+        "type": kind,
+        "ticket_id": str(ticket_id),
+        "audience": audience,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "data": {"body": "hi"},
+    }
 
 
 async def ingest(e):
@@ -117,7 +123,9 @@ async def test_presence_appears_changes_and_expires(settings):
     await b.connect()
     await a.send_json_to({"type": "presence", "state": "replying"})
     seen_by_b = await b.receive_json_from(timeout=3)
-    assert seen_by_b["type"] == "presence" and [(v["email"], v["state"]) for v in seen_by_b["viewers"]] == [("a@example.com", "replying")]
+    assert seen_by_b["type"] == "presence" and [(v["email"], v["state"]) for v in seen_by_b["viewers"]] == [
+        ("a@example.com", "replying")
+    ]
     await a.receive_json_from(timeout=3)  # a sees itself too
     await asyncio.sleep(1.2)  # a stops sending heartbeats
     await b.send_json_to({"type": "presence", "state": "viewing"})

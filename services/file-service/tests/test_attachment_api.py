@@ -24,8 +24,11 @@ pytestmark = pytest.mark.django_db
 
 
 def upload(client, ticket_id, name, content, content_type="application/octet-stream"):
-    return client.post("/api/v1/attachments/", {"ticket_id": str(ticket_id), "file": SimpleUploadedFile(name, content, content_type)},
-                       format="multipart")
+    return client.post(
+        "/api/v1/attachments/",
+        {"ticket_id": str(ticket_id), "file": SimpleUploadedFile(name, content, content_type)},
+        format="multipart",
+    )
 
 
 def test_an_image_goes_pending_then_ready_with_digest_and_thumbnail_and_one_event(agent, ticket_id):
@@ -82,8 +85,13 @@ def test_a_polyglot_that_only_looks_like_an_image_is_rejected_by_processing(agen
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("../../etc/passwd.txt", "passwd.txt"), ("..\\..\\windows\\win.ini", "win.txt"), (".htaccess", "htaccess.txt"),
-     ("report.exe", "report.txt"), ("a b;c\"d.txt", "a_bcd.txt")],
+    [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\windows\\win.ini", "win.txt"),
+        (".htaccess", "htaccess.txt"),
+        ("report.exe", "report.txt"),
+        ('a b;c"d.txt', "a_bcd.txt"),
+    ],
 )
 def test_file_names_are_sanitised_and_never_reach_the_storage_path(agent, ticket_id, name, expected):
     body = upload(agent, ticket_id, name, b"hello there", "text/plain").json()
@@ -120,8 +128,13 @@ def test_a_customer_gets_503_not_a_guess_when_ticket_service_is_down(ticket_id, 
 
 
 def test_processing_twice_finishes_once(ticket_id):
-    attachment = Attachment.objects.create(ticket_id=ticket_id, owner_id=uuid.uuid4(), filename="a.txt", mime="text/plain",
-                                           storage_key=default_storage.save(f"attachments/{ticket_id}/x", ContentFile(b"hi")))
+    attachment = Attachment.objects.create(
+        ticket_id=ticket_id,
+        owner_id=uuid.uuid4(),
+        filename="a.txt",
+        mime="text/plain",
+        storage_key=default_storage.save(f"attachments/{ticket_id}/x", ContentFile(b"hi")),
+    )
     results = [services.attachment_process(attachment_id=attachment.id) for _ in range(2)]
     assert [r.status for r in results] == ["ready", "ready"]
     assert OutboxEvent.objects.filter(type="attachment.ready").count() == 1

@@ -49,9 +49,19 @@ def test_pool_is_the_smallest():
     from hdms_platform.env import env
 
     db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"], port=db["PORT"], dbname="pgbouncer", user=env.str("PGBOUNCER_ADMIN_USER"),
-                         password=env.secret("PGBOUNCER_ADMIN_PASSWORD"), autocommit=True,
-                         cursor_factory=psycopg.ClientCursor, connect_timeout=3) as conn, conn.cursor() as cur:
+    with (
+        psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"],
+            dbname="pgbouncer",
+            user=env.str("PGBOUNCER_ADMIN_USER"),
+            password=env.secret("PGBOUNCER_ADMIN_PASSWORD"),
+            autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+            connect_timeout=3,
+        ) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute("SHOW DATABASES")
         columns = [c.name for c in cur.description]
         rows = {r["name"]: r for r in (dict(zip(columns, row, strict=True)) for row in cur.fetchall())}
@@ -82,7 +92,11 @@ def test_same_parametrised_query_from_four_clients_orm(tickets):
 def raw_connect():
     db = settings.DATABASES["default"]
     return psycopg.connect(
-        host=db["HOST"], port=db["PORT"], dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"],
+        host=db["HOST"],
+        port=db["PORT"],
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"],
         **db["OPTIONS"],
     )
 
@@ -107,8 +121,9 @@ def test_prepared_statements_would_break_and_are_off():
 
     def work(index):
         options = {**db["OPTIONS"], "prepare_threshold": 0}
-        with psycopg.connect(host=db["HOST"], port=db["PORT"], dbname=db["NAME"], user=db["USER"],
-                             password=db["PASSWORD"], **options) as conn:
+        with psycopg.connect(
+            host=db["HOST"], port=db["PORT"], dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], **options
+        ) as conn:
             for i in range(20):
                 conn.execute("SELECT %s::int + %s::int", [i, index]).fetchone()
                 conn.commit()

@@ -47,7 +47,9 @@ def test_filters(actors, board, params, expected):
 def test_requester_and_updated_since_filters(actors, board):
     client = actors["agent"].client
     assert set(_ids(client.get("/api/v1/tickets/", {"requester": str(actors["customer_a"].user.id)}))) == {
-        "Printer jams", "VPN drops"}
+        "Printer jams",
+        "VPN drops",
+    }
     since = (timezone.now() - dt.timedelta(days=1)).isoformat()
     assert "Printer jams" not in _ids(client.get("/api/v1/tickets/", {"updated_since": since}))
 
@@ -61,8 +63,13 @@ def test_ordering(actors, board):
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"status": "frozen"}, "status"), ({"assignee": "nobody"}, "assignee"), ({"updated_since": "yesterday"}, "updated_since"),
-     ({"ordering": "subject; drop table"}, "ordering"), ({"requester": "1"}, "requester")],
+    [
+        ({"status": "frozen"}, "status"),
+        ({"assignee": "nobody"}, "assignee"),
+        ({"updated_since": "yesterday"}, "updated_since"),
+        ({"ordering": "subject; drop table"}, "ordering"),
+        ({"requester": "1"}, "requester"),
+    ],
 )
 def test_bad_filters_are_named(actors, params, field):
     response = actors["agent"].client.get("/api/v1/tickets/", params)

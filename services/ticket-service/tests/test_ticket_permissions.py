@@ -44,14 +44,22 @@ CASES = [(op, actor, status) for op, row in MATRIX.items() for actor, status in 
 
 @pytest.mark.parametrize(("operation", "actor", "expected"), CASES, ids=[f"{o}-{a}" for o, a, _ in CASES])
 def test_permission_matrix(actors, ticket, operation, actor, expected):
-    before = (Ticket.objects.get(pk=ticket.pk).__dict__.copy(), Comment.objects.count(), History.objects.count(),
-              OutboxEvent.objects.count())
+    before = (
+        Ticket.objects.get(pk=ticket.pk).__dict__.copy(),
+        Comment.objects.count(),
+        History.objects.count(),
+        OutboxEvent.objects.count(),
+    )
     response = _call(actors[actor].client, operation, ticket)
     assert response.status_code == expected, response.content
     if expected >= 400:  # a refusal names itself and writes nothing
         assert "error" in response.json()
-        after = (Ticket.objects.get(pk=ticket.pk).__dict__.copy(), Comment.objects.count(), History.objects.count(),
-                 OutboxEvent.objects.count())
+        after = (
+            Ticket.objects.get(pk=ticket.pk).__dict__.copy(),
+            Comment.objects.count(),
+            History.objects.count(),
+            OutboxEvent.objects.count(),
+        )
         before[0].pop("_state"), after[0].pop("_state")
         assert after == before
 

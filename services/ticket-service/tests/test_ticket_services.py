@@ -20,9 +20,17 @@ def _transition(actor, ticket, status):
 @pytest.mark.parametrize(
     ("start", "target", "expected"),
     [
-        (S.OPEN, S.PENDING, 200), (S.OPEN, S.RESOLVED, 200), (S.OPEN, S.CLOSED, 200), (S.OPEN, S.OPEN, 409),
-        (S.PENDING, S.OPEN, 200), (S.PENDING, S.RESOLVED, 200), (S.RESOLVED, S.OPEN, 200), (S.RESOLVED, S.PENDING, 409),
-        (S.RESOLVED, S.CLOSED, 200), (S.CLOSED, S.OPEN, 409), (S.CLOSED, S.RESOLVED, 409),
+        (S.OPEN, S.PENDING, 200),
+        (S.OPEN, S.RESOLVED, 200),
+        (S.OPEN, S.CLOSED, 200),
+        (S.OPEN, S.OPEN, 409),
+        (S.PENDING, S.OPEN, 200),
+        (S.PENDING, S.RESOLVED, 200),
+        (S.RESOLVED, S.OPEN, 200),
+        (S.RESOLVED, S.PENDING, 409),
+        (S.RESOLVED, S.CLOSED, 200),
+        (S.CLOSED, S.OPEN, 409),
+        (S.CLOSED, S.RESOLVED, 409),
     ],
 )
 def test_agent_transitions(actors, start, target, expected):
@@ -62,7 +70,9 @@ def test_a_customer_reply_reopens_the_ticket(actors, ticket, status):
     assert ticket.status == S.OPEN
     assert History.objects.filter(ticket=ticket, field="status", old_value=status, new_value=S.OPEN).exists()
     assert list(OutboxEvent.objects.filter(ticket_id=ticket.id).order_by("created_at").values_list("type", flat=True)) == [
-        "comment.added", "ticket.updated"]
+        "comment.added",
+        "ticket.updated",
+    ]
 
 
 def test_an_agent_reply_does_not_reopen(actors, ticket):
@@ -82,9 +92,11 @@ def test_closed_tickets_take_no_comments_or_edits(actors, ticket):
 
 def test_update_records_field_level_history_only_for_real_changes(actors, ticket):
     agent = actors["agent"]
-    response = agent.client.patch(f"/api/v1/tickets/{ticket.id}/",
-                                  {"subject": "New subject", "priority": "high", "description": ticket.description},
-                                  format="json")
+    response = agent.client.patch(
+        f"/api/v1/tickets/{ticket.id}/",
+        {"subject": "New subject", "priority": "high", "description": ticket.description},
+        format="json",
+    )
     assert response.status_code == 200
     rows = {r.field: (r.old_value, r.new_value) for r in History.objects.filter(ticket=ticket)}
     assert rows == {"subject": (ticket.subject, "New subject"), "priority": ("normal", "high")}
@@ -112,6 +124,7 @@ def test_create_writes_ticket_history_and_event_together(actors):
 
 def test_outbox_row_and_change_commit_or_roll_back_together(actors, ticket, monkeypatch):
     """A failure after the change but inside the transaction leaves neither the change nor its event."""
+
     def boom(**kwargs):
         raise RuntimeError("publisher table exploded")
 

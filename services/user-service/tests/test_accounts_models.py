@@ -28,7 +28,8 @@ def test_session_stores_only_a_hash():
 
     user = User.objects.create_user("s@example.com", "x-long-password-1")
     token = "refresh-token-value"
-    session = Session.objects.create(user=user, token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                                     expires_at=timezone.now() + timedelta(days=1))
+    session = Session.objects.create(
+        user=user, token_hash=hashlib.sha256(token.encode()).hexdigest(), expires_at=timezone.now() + timedelta(days=1)
+    )
     stored = Session.objects.values_list("token_hash", flat=True).get(id=session.id)
     assert token not in stored and len(stored) == 64

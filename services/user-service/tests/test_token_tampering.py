@@ -32,9 +32,17 @@ def _tampered_tokens(user_id: uuid.UUID) -> dict[str, str]:
     return {
         "wrong key": make_access_token(user_id=user_id, key=_other_private_key()),
         "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
-        "hs256 with the public key": _b64({"alg": "HS256", "typ": "JWT"}) + "." + payload + "."
-        + base64.urlsafe_b64encode(hmac.new(settings.HDMS_JWT_PUBLIC_KEY.encode(),
-                                   f"{_b64({'alg': 'HS256', 'typ': 'JWT'})}.{payload}".encode(), "sha256").digest()).rstrip(b"=").decode(),
+        "hs256 with the public key": _b64({"alg": "HS256", "typ": "JWT"})
+        + "."
+        + payload
+        + "."
+        + base64.urlsafe_b64encode(
+            hmac.new(
+                settings.HDMS_JWT_PUBLIC_KEY.encode(), f"{_b64({'alg': 'HS256', 'typ': 'JWT'})}.{payload}".encode(), "sha256"
+            ).digest()
+        )
+        .rstrip(b"=")
+        .decode(),
         "expired": make_access_token(user_id=user_id, expires_in=-60),
         "claims edited": f"{header}.{_b64({**claims, 'roles': ['admin']})}.{signature}",
         "not an access token": make_access_token(user_id=user_id, typ="refresh"),

@@ -39,8 +39,13 @@ def test_me_rejects_bad_settings_and_keeps_the_old_ones(signed_in, payload):
 
 
 def test_every_endpoint_but_register_and_login_needs_a_token(api):
-    for method, url in [("get", "/api/v1/users/me/"), ("patch", "/api/v1/users/me/"), ("get", "/api/v1/users/"),
-                        ("post", "/api/v1/auth/logout/"), ("put", f"/api/v1/users/{User().id}/roles/")]:
+    for method, url in [
+        ("get", "/api/v1/users/me/"),
+        ("patch", "/api/v1/users/me/"),
+        ("get", "/api/v1/users/"),
+        ("post", "/api/v1/auth/logout/"),
+        ("put", f"/api/v1/users/{User().id}/roles/"),
+    ]:
         response = getattr(api, method)(url, {}, format="json")
         assert response.status_code == 401, (method, url)
         assert response.json()["error"]["code"] in ("not_authenticated", "token_invalid")

@@ -15,32 +15,40 @@ def check_databases(app_configs=None, **kwargs):
     for alias, db in settings.DATABASES.items():
         host, port = db.get("HOST", ""), str(db.get("PORT", ""))
         if (host, port) != (expected[0], str(expected[1])):
-            errors.append(Error(
-                f"DATABASES[{alias!r}] points at {host or 'a Unix socket'}:{port or '5432'}, not at PgBouncer {expected[0]}:{expected[1]}",
-                hint="Build DATABASES with hdms_platform.settings.database(); applications reach PostgreSQL only through PgBouncer.",
-                id="hdms.E001",
-            ))
+            errors.append(
+                Error(
+                    f"DATABASES[{alias!r}] points at {host or 'a Unix socket'}:{port or '5432'}, not at PgBouncer {expected[0]}:{expected[1]}",
+                    hint="Build DATABASES with hdms_platform.settings.database(); applications reach PostgreSQL only through PgBouncer.",
+                    id="hdms.E001",
+                )
+            )
         options = db.get("OPTIONS", {})
         if "prepare_threshold" not in options or options["prepare_threshold"] is not None:
-            errors.append(Error(
-                f"DATABASES[{alias!r}] lets psycopg use server-side prepared statements",
-                hint="Set OPTIONS['prepare_threshold'] = None: prepared statements break under transaction pooling.",
-                id="hdms.E002",
-            ))
+            errors.append(
+                Error(
+                    f"DATABASES[{alias!r}] lets psycopg use server-side prepared statements",
+                    hint="Set OPTIONS['prepare_threshold'] = None: prepared statements break under transaction pooling.",
+                    id="hdms.E002",
+                )
+            )
         if not db.get("DISABLE_SERVER_SIDE_CURSORS"):
-            errors.append(Error(
-                f"DATABASES[{alias!r}] allows server-side cursors",
-                hint="Set DISABLE_SERVER_SIDE_CURSORS = True: named cursors do not survive transaction pooling.",
-                id="hdms.E003",
-            ))
+            errors.append(
+                Error(
+                    f"DATABASES[{alias!r}] allows server-side cursors",
+                    hint="Set DISABLE_SERVER_SIDE_CURSORS = True: named cursors do not survive transaction pooling.",
+                    id="hdms.E003",
+                )
+            )
         if not db.get("CONN_HEALTH_CHECKS"):
             errors.append(Warning(f"DATABASES[{alias!r}] has CONN_HEALTH_CHECKS off", id="hdms.W001"))
         if getattr(settings, "ASGI_APPLICATION", None) and db.get("CONN_MAX_AGE"):
-            errors.append(Error(
-                f"DATABASES[{alias!r}] keeps connections (CONN_MAX_AGE={db.get('CONN_MAX_AGE')}) in an ASGI service",
-                hint="Use database(service, asgi=True): persistent connections leak under ASGI.",
-                id="hdms.E004",
-            ))
+            errors.append(
+                Error(
+                    f"DATABASES[{alias!r}] keeps connections (CONN_MAX_AGE={db.get('CONN_MAX_AGE')}) in an ASGI service",
+                    hint="Use database(service, asgi=True): persistent connections leak under ASGI.",
+                    id="hdms.E004",
+                )
+            )
     return errors
 
 

@@ -51,8 +51,10 @@ class Env:
         return default if value is None else value
 
     def int(self, name: str, default=REQUIRED, *, min_value: int | None = None, max_value: int | None = None) -> int:
-        expects = "an integer" + (f" >= {min_value}" if min_value is not None else "") + (
-            f" <= {max_value}" if max_value is not None else ""
+        expects = (
+            "an integer"
+            + (f" >= {min_value}" if min_value is not None else "")
+            + (f" <= {max_value}" if max_value is not None else "")
         )
         value = self._raw(name, default, expects)
         if value is None:

@@ -37,7 +37,8 @@ def ensure_keys(private: Path, public: Path) -> bool:
     private.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(private)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     private.chmod(0o600)
     subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True, capture_output=True)

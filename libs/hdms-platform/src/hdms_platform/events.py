@@ -6,7 +6,11 @@ import uuid
 from typing import Literal, NotRequired, TypedDict
 
 EventType = Literal[
-    "ticket.created", "ticket.updated", "comment.added", "attachment.ready", "verify.ping",
+    "ticket.created",
+    "ticket.updated",
+    "comment.added",
+    "attachment.ready",
+    "verify.ping",
     "attachment.uploaded",  # file-service internal: hands the upload to its Celery worker; never sent to sockets
 ]
 PresenceState = Literal["viewing", "replying"]

@@ -32,18 +32,47 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
         port = config.port(f"{service.upper()}_SERVICE_PORT", 8000 + SERVICES.index(service) + 1)
         src = REPO / "services" / f"{service}-service" / "src"
         if service == "communication":
-            argv = [venv_bin("uvicorn"), "core.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                    "--workers", workers, "--no-access-log", "--lifespan", "off", "--timeout-graceful-shutdown", "5"]
+            argv = [
+                venv_bin("uvicorn"),
+                "core.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                workers,
+                "--no-access-log",
+                "--lifespan",
+                "off",
+                "--timeout-graceful-shutdown",
+                "5",
+            ]
         else:
-            argv = [venv_bin("gunicorn"), "core.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                    "--workers", workers, "--threads", "4", "--timeout", "30", "--graceful-timeout", "5"]
+            argv = [
+                venv_bin("gunicorn"),
+                "core.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                workers,
+                "--threads",
+                "4",
+                "--timeout",
+                "30",
+                "--graceful-timeout",
+                "5",
+            ]
         out[service] = (argv, src, port)
     concurrency = config.get("HDMS_CELERY_CONCURRENCY", "2")
     out["worker"] = (_celery_worker("file", concurrency), REPO / "services" / "file-service" / "src", None)
     # Concurrency 1: events of one ticket are stored and broadcast in the order they arrive.
     out["events"] = (_celery_worker("communication", "1"), REPO / "services" / "communication-service" / "src", None)
     for service in ("ticket", "file"):
-        out[f"{service}-relay"] = ([venv_bin("python"), "manage.py", "outbox_relay"], REPO / "services" / f"{service}-service", None)
+        out[f"{service}-relay"] = (
+            [venv_bin("python"), "manage.py", "outbox_relay"],
+            REPO / "services" / f"{service}-service",
+            None,
+        )
     return out
 
 
@@ -51,8 +80,22 @@ BACKGROUND = ("worker", "events", "ticket-relay", "file-relay")
 
 
 def _celery_worker(service: str, concurrency: str) -> list[str]:
-    return [venv_bin("celery"), "-A", "core", "worker", "--loglevel", "INFO", "--concurrency", concurrency,
-            "--queues", f"hdms.{service}", "--hostname", f"{service}@%h", "--without-mingle", "--without-gossip"]
+    return [
+        venv_bin("celery"),
+        "-A",
+        "core",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        concurrency,
+        "--queues",
+        f"hdms.{service}",
+        "--hostname",
+        f"{service}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def start(config: Config, names: list[str]) -> None:
@@ -84,7 +127,11 @@ def start(config: Config, names: list[str]) -> None:
         launched.append((name, port, started))
     for name, port, started in launched:
         if port:
-            wait_until(lambda port=port: _live(port), what=f"{name}-service on port {port} (log: {data / 'log' / (name + '.log')})", timeout=60)
+            wait_until(
+                lambda port=port: _live(port),
+                what=f"{name}-service on port {port} (log: {data / 'log' / (name + '.log')})",
+                timeout=60,
+            )
             say(name, "started", started, f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)")
         else:
             time.sleep(0.5)

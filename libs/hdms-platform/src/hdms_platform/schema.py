@@ -21,8 +21,11 @@ ERROR_SCHEMA = {
             "properties": {
                 "code": {"type": "string", "description": "machine-readable, e.g. invalid, not_found, conflict"},
                 "message": {"type": "string", "description": "for people; names the input or rule at fault"},
-                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                           "description": "each wrong input, by name, with what is wrong with it"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "description": "each wrong input, by name, with what is wrong with it",
+                },
             },
         }
     },
@@ -43,8 +46,10 @@ ERRORS_WRITES = {
 
 
 # Answered by the HTTP server (gunicorn's limit_request_line) before the service sees the request.
-URI_TOO_LONG = {"description": "Request line over 4094 bytes (answered by the HTTP server, as text/html)",
-                "content": {"text/html": {"schema": {"type": "string"}}}}
+URI_TOO_LONG = {
+    "description": "Request line over 4094 bytes (answered by the HTTP server, as text/html)",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 
 
 def document_errors(result, generator, request, public):

@@ -128,14 +128,16 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{
-                    "address": redis_urls(env)["channels"],
-                    "socket_connect_timeout": 2,
-                    # After a Redis restart the pool still holds dead sockets: retry once on a
-                    # fresh connection instead of failing the first command on each of them.
-                    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-                    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-                }],
+                "hosts": [
+                    {
+                        "address": redis_urls(env)["channels"],
+                        "socket_connect_timeout": 2,
+                        # After a Redis restart the pool still holds dead sockets: retry once on a
+                        # fresh connection instead of failing the first command on each of them.
+                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+                        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+                    }
+                ],
                 "prefix": f"hdms:{namespace}:asgi",
                 "capacity": 1000,
                 "expiry": 60,

@@ -218,8 +218,17 @@ def run_as_user(config: Config) -> pwd.struct_passwd:
         return pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-             "--shell", "/usr/sbin/nologin", name],
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ],
             check=True,
         )
         return pwd.getpwnam(name)
@@ -292,7 +301,9 @@ class NativeStack:
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
-            raise StackError(f"data directory {self.data} is not writable ({exc.strerror}); set HDMS_DATA_DIR", EXIT_DATADIR) from exc
+            raise StackError(
+                f"data directory {self.data} is not writable ({exc.strerror}); set HDMS_DATA_DIR", EXIT_DATADIR
+            ) from exc
         if os.geteuid() == 0:
             for path in [self.data, *self.data.rglob("*")]:
                 if path.stat().st_uid != self.user.pw_uid and not path.is_symlink():
@@ -334,10 +345,20 @@ class NativeStack:
         if not (self.pgdata / "PG_VERSION").exists():
             if self.pgdata.exists() and any(self.pgdata.iterdir()):
                 raise StackError(f"{self.pgdata} is not empty and holds no PostgreSQL cluster", EXIT_DATADIR)
-            result = self.as_user([
-                self.pg("initdb"), "-D", str(self.pgdata), "-U", self.user.pw_name, "--auth-local=peer",
-                "--auth-host=reject", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions",
-            ])
+            result = self.as_user(
+                [
+                    self.pg("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    self.user.pw_name,
+                    "--auth-local=peer",
+                    "--auth-host=reject",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ]
+            )
             if result.returncode != 0:
                 raise StackError(f"initdb failed: {result.stderr.strip()[-400:]}", EXIT_START)
             conf = self.pgdata / "postgresql.conf"
@@ -361,10 +382,22 @@ class NativeStack:
         os.chown(hdms_conf, self.user.pw_uid, self.user.pw_gid)
         stale = self.pgdata / "postmaster.pid"
         if stale.exists():
-            print(f"{'postgres':<12} {'stale pidfile':<16} {0:6.2f}s  {stale} (pid {read_pid(stale)} is gone; PostgreSQL removes it)")
-        result = self.as_user([
-            self.pg("pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.log / "postgres.log"), "-w", "-t", "60",
-        ])
+            print(
+                f"{'postgres':<12} {'stale pidfile':<16} {0:6.2f}s  {stale} (pid {read_pid(stale)} is gone; PostgreSQL removes it)"
+            )
+        result = self.as_user(
+            [
+                self.pg("pg_ctl"),
+                "start",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+            ]
+        )
         if result.returncode != 0:
             tail = (self.log / "postgres.log").read_text()[-600:] if (self.log / "postgres.log").exists() else ""
             raise StackError(f"PostgreSQL did not start: {result.stdout.strip()} {tail.strip()}", EXIT_START)
@@ -377,14 +410,28 @@ class NativeStack:
 
     def bootstrap_databases(self, started: float, *, fresh: bool) -> None:
         secrets = self.secrets()
-        digest = hashlib.sha256(repr(sorted(secrets.items())).encode() + (REPO / "config/postgres/init.sql").read_bytes()).hexdigest()
+        digest = hashlib.sha256(
+            repr(sorted(secrets.items())).encode() + (REPO / "config/postgres/init.sql").read_bytes()
+        ).hexdigest()
         state = self.data / "postgres.bootstrap"
         if not fresh and state.exists() and state.read_text() == digest:
             return
         script = "".join(f"\\set {name} '{value}'\n" for name, value in secrets.items() if name.endswith("_password"))
         script += (REPO / "config/postgres/init.sql").read_text()
         result = self.as_user(
-            [self.pg("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.run), "-p", str(self.pg_port), "-d", "postgres"],
+            [
+                self.pg("psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.run),
+                "-p",
+                str(self.pg_port),
+                "-d",
+                "postgres",
+            ],
             input=script,
         )
         if result.returncode != 0:

@@ -103,8 +103,13 @@ def run(name: str, argv: list[str], suites: list[Suite], *, cwd: Path = REPO, ju
 
 def pytest(name: str, target: Path, state: Path, suites: list[Suite], extra: list[str] | None = None) -> bool:
     junit = state / f"junit-{name.replace('/', '-')}.xml"
-    return run(name, [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *(extra or [])],
-               suites, cwd=target, junit=junit)
+    return run(
+        name,
+        [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *(extra or [])],
+        suites,
+        cwd=target,
+        junit=junit,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,11 +134,22 @@ def main(argv: list[str] | None = None) -> int:
                 pytest("chaos", REPO / "chaos", state, suites)
         elif run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
             run("ruff", [str(REPO / ".venv" / "bin" / "ruff"), "check", "."], suites)
+            run("ruff format --check", [str(REPO / ".venv" / "bin" / "ruff"), "format", "--check", "."], suites)
             for service in SERVICES:
                 cwd = REPO / "services" / f"{service}-service"
                 run(f"{service}: check", [PY, "manage.py", "check", "--fail-level", "WARNING"], suites, cwd=cwd)
-                run(f"{service}: makemigrations --check", [PY, "manage.py", "makemigrations", "--check", "--dry-run"], suites, cwd=cwd)
-                run(f"{service}: migrate", [PY, "manage.py", "migrate", "--database", "migrations", "--noinput", "-v", "0"], suites, cwd=cwd)
+                run(
+                    f"{service}: makemigrations --check",
+                    [PY, "manage.py", "makemigrations", "--check", "--dry-run"],
+                    suites,
+                    cwd=cwd,
+                )
+                run(
+                    f"{service}: migrate",
+                    [PY, "manage.py", "migrate", "--database", "migrations", "--noinput", "-v", "0"],
+                    suites,
+                    cwd=cwd,
+                )
             pytest("platform", REPO / "libs" / "hdms-platform", state, suites)
             for service in SERVICES:
                 pytest(f"{service}-service", REPO / "services" / f"{service}-service", state, suites)

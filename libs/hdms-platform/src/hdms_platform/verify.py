@@ -67,10 +67,19 @@ def db_checks() -> list[Result]:
 
         def round_trip(service=service, password=password) -> str:
             marker = f"verify:{uuid.uuid4().hex}"
-            with psycopg.connect(
-                host=host, port=port, dbname=f"hdms_{service}", user=f"hdms_{service}", password=password,
-                connect_timeout=timeout, prepare_threshold=None,
-            ) as conn, conn.transaction(), conn.cursor() as cur:
+            with (
+                psycopg.connect(
+                    host=host,
+                    port=port,
+                    dbname=f"hdms_{service}",
+                    user=f"hdms_{service}",
+                    password=password,
+                    connect_timeout=timeout,
+                    prepare_threshold=None,
+                ) as conn,
+                conn.transaction(),
+                conn.cursor() as cur,
+            ):
                 cur.execute("INSERT INTO hdms_health_probe (instance, checked_at) VALUES (%s, now())", [marker])
                 cur.execute("SELECT count(*) FROM hdms_health_probe WHERE instance = %s", [marker])
                 if cur.fetchone()[0] != 1:
@@ -78,28 +87,45 @@ def db_checks() -> list[Result]:
                 cur.execute("DELETE FROM hdms_health_probe WHERE instance = %s", [marker])
             return f"hdms_{service} via PgBouncer {host}:{port}: write, read back, delete"
 
-        results.append(run_check(
-            "db", service, round_trip,
-            f"is PgBouncer up on {host}:{port} (PGBOUNCER_PORT), {service.upper()}_DB_PASSWORD right, migrations applied (make up)?",
-        ))
+        results.append(
+            run_check(
+                "db",
+                service,
+                round_trip,
+                f"is PgBouncer up on {host}:{port} (PGBOUNCER_PORT), {service.upper()}_DB_PASSWORD right, migrations applied (make up)?",
+            )
+        )
 
     def pools() -> str:
-        with psycopg.connect(
-            host=host, port=port, dbname="pgbouncer", user=env.str("PGBOUNCER_ADMIN_USER", "hdms_pgbouncer"),
-            password=env.secret("PGBOUNCER_ADMIN_PASSWORD"), connect_timeout=timeout, autocommit=True,
-            cursor_factory=psycopg.ClientCursor,
-        ) as conn, conn.cursor() as cur:
+        with (
+            psycopg.connect(
+                host=host,
+                port=port,
+                dbname="pgbouncer",
+                user=env.str("PGBOUNCER_ADMIN_USER", "hdms_pgbouncer"),
+                password=env.secret("PGBOUNCER_ADMIN_PASSWORD"),
+                connect_timeout=timeout,
+                autocommit=True,
+                cursor_factory=psycopg.ClientCursor,
+            ) as conn,
+            conn.cursor() as cur,
+        ):
             cur.execute("SHOW POOLS")
             columns = [c.name for c in cur.description]
             rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
         app = [r for r in rows if str(r["database"]).startswith("hdms_")]
-        return "; ".join(
-            f"{r['database']}/{r['user']} {r['pool_mode']} cl_active={r['cl_active']} cl_waiting={r['cl_waiting']} "
-            f"sv_active={r['sv_active']} sv_idle={r['sv_idle']}"
-            for r in app
-        ) or "no pools yet"
+        return (
+            "; ".join(
+                f"{r['database']}/{r['user']} {r['pool_mode']} cl_active={r['cl_active']} cl_waiting={r['cl_waiting']} "
+                f"sv_active={r['sv_active']} sv_idle={r['sv_idle']}"
+                for r in app
+            )
+            or "no pools yet"
+        )
 
-    results.append(run_check("db", "pgbouncer-pools", pools, "PGBOUNCER_ADMIN_USER / PGBOUNCER_ADMIN_PASSWORD must match PgBouncer's"))
+    results.append(
+        run_check("db", "pgbouncer-pools", pools, "PGBOUNCER_ADMIN_USER / PGBOUNCER_ADMIN_PASSWORD must match PgBouncer's")
+    )
     return results
 
 
@@ -133,7 +159,11 @@ def cache_checks() -> list[Result]:
             db = client.connection_pool.connection_kwargs.get("db", 0)
             return f"db {db}: set with TTL, read back, expired"
 
-        results.append(run_check("cache", service, round_trip, "is Redis up (REDIS_HOST/REDIS_PORT), REDIS_PASSWORD right, REDIS_CACHE_URL valid?"))
+        results.append(
+            run_check(
+                "cache", service, round_trip, "is Redis up (REDIS_HOST/REDIS_PORT), REDIS_PASSWORD right, REDIS_CACHE_URL valid?"
+            )
+        )
     return results
 
 
@@ -147,8 +177,13 @@ def broker_checks() -> list[Result]:
 
     def round_trip() -> str:
         app = Celery("hdms_verify", broker=url, backend=url)
-        app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json",
-                        broker_connection_retry_on_startup=False, broker_connection_max_retries=1)
+        app.conf.update(
+            task_serializer="json",
+            accept_content=["json"],
+            result_serializer="json",
+            broker_connection_retry_on_startup=False,
+            broker_connection_max_retries=1,
+        )
         nonce = uuid.uuid4().hex
         result = app.send_task("hdms.file.ping", args=[nonce], queue="hdms.file")
         value = result.get(timeout=5)
@@ -169,8 +204,17 @@ def mint_verify_token() -> str:
     from .auth import ALGORITHM, AUDIENCE, ISSUER, private_key
 
     now = int(time.time())
-    claims = {"sub": str(uuid.uuid4()), "email": "verify@hdms.invalid", "roles": ["agent"], "typ": "access",
-              "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "email": "verify@hdms.invalid",
+        "roles": ["agent"],
+        "typ": "access",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, private_key(), algorithm=ALGORITHM)
 
 
@@ -189,8 +233,14 @@ def channels_checks() -> list[Result]:
         url = f"ws://127.0.0.1:{port}/ws/tickets/{ticket_id}/"
         async with websockets.connect(url, subprotocols=["hdms", f"access_token.{token}"], open_timeout=3) as ws:
             layer = RedisChannelLayer(**channel_layers("communication")["default"]["CONFIG"])
-            event = {"id": str(uuid.uuid4()), "type": "verify.ping", "ticket_id": str(ticket_id), "audience": "everyone",
-                     "occurred_at": "", "data": {}}
+            event = {
+                "id": str(uuid.uuid4()),
+                "type": "verify.ping",
+                "ticket_id": str(ticket_id),
+                "audience": "everyone",
+                "occurred_at": "",
+                "data": {},
+            }
             try:
                 for _ in range(20):  # the group join may land a moment after the handshake
                     await layer.group_send(ticket_group(ticket_id), group_message(event))
@@ -207,8 +257,14 @@ def channels_checks() -> list[Result]:
             raise RuntimeError("the socket received a different event")
         return f"broadcast on db 1 reached a WebSocket client of communication-service :{port}"
 
-    return [run_check("channels", "websocket", lambda: asyncio.run(round_trip()),
-                      f"is communication-service up on COMMUNICATION_SERVICE_PORT={port}, CHANNEL_LAYER_URL right, JWT keys a pair?")]
+    return [
+        run_check(
+            "channels",
+            "websocket",
+            lambda: asyncio.run(round_trip()),
+            f"is communication-service up on COMMUNICATION_SERVICE_PORT={port}, CHANNEL_LAYER_URL right, JWT keys a pair?",
+        )
+    ]
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -229,7 +285,9 @@ def health_checks() -> list[Result]:
                 raise RuntimeError(f"HTTP {response.status_code}, failed: {', '.join(failed) or '?'}")
             return ", ".join(f"{name} {check['latency_ms']} ms" for name, check in body["checks"].items())
 
-        results.append(run_check("health", service, ready, f"is {service}-service up on {service.upper()}_SERVICE_PORT={port} (make up)?"))
+        results.append(
+            run_check("health", service, ready, f"is {service}-service up on {service.upper()}_SERVICE_PORT={port} (make up)?")
+        )
     return results
 
 

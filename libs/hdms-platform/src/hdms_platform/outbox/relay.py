@@ -71,11 +71,15 @@ def pending_count() -> int:
 
 def oldest_pending_age() -> float | None:
     """Seconds the oldest unpublished event has waited (the relay's lag), or None when none waits."""
-    oldest = OutboxEvent.objects.filter(published_at__isnull=True).order_by("created_at").values_list("created_at", flat=True).first()
+    oldest = (
+        OutboxEvent.objects.filter(published_at__isnull=True).order_by("created_at").values_list("created_at", flat=True).first()
+    )
     return None if oldest is None else (timezone.now() - oldest).total_seconds()
 
 
-def run_forever(*, publish: Publisher, poll_interval: float = 0.2, max_backoff: float = 5.0, stop: Callable[[], bool] = lambda: False) -> None:
+def run_forever(
+    *, publish: Publisher, poll_interval: float = 0.2, max_backoff: float = 5.0, stop: Callable[[], bool] = lambda: False
+) -> None:
     """Poll the outbox; back off (up to max_backoff) while publishing or the database fails."""
     backoff = poll_interval
     while not stop():

@@ -59,7 +59,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         self.group = None
         self.last_seq = 0
         self.announced = False  # sent presence at least once: only then does leaving concern the group
-        token = next((p[len(TOKEN_PREFIX):] for p in self.scope.get("subprotocols", []) if p.startswith(TOKEN_PREFIX)), "")
+        token = next((p[len(TOKEN_PREFIX) :] for p in self.scope.get("subprotocols", []) if p.startswith(TOKEN_PREFIX)), "")
         self.ticket_id = self.scope["url_route"]["kwargs"]["ticket_id"]
         try:
             self.user = user_from_token(token)
@@ -119,12 +119,17 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict) or content.get("type") != "presence" or content.get("state") not in PRESENCE_STATES:
-            await self.send_json({"type": "error", "error": {
-                "code": "invalid", "message": "Send {\"type\": \"presence\", \"state\": \"viewing\" | \"replying\"}."}})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "error": {"code": "invalid", "message": 'Send {"type": "presence", "state": "viewing" | "replying"}.'},
+                }
+            )
             return
         self.announced = True
         presence, changed = await database_sync_to_async(services.presence_heartbeat)(
-            ticket_id=self.ticket_id, user=self.user, state=content["state"])
+            ticket_id=self.ticket_id, user=self.user, state=content["state"]
+        )
         if changed:
             await self.channel_layer.group_send(self.group, presence_message(presence))
 

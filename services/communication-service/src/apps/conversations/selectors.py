@@ -15,4 +15,3 @@ def events_since(*, ticket_id, after_seq: int, user: TokenUser) -> list[dict]:
     if not user.is_staff_member:
         rows = rows.exclude(audience=StoredEvent.Audience.STAFF)
     return [{**row.payload, "seq": row.id} for row in rows[:REPLAY_LIMIT]]
-

@@ -27,8 +27,11 @@ def event_ingest(event: TicketEvent) -> tuple[StoredEvent, bool]:
     try:
         with transaction.atomic():
             row = StoredEvent.objects.create(
-                event_id=event["id"], ticket_id=event["ticket_id"], type=event["type"],
-                audience=event.get("audience", "everyone"), payload=event,
+                event_id=event["id"],
+                ticket_id=event["ticket_id"],
+                type=event["type"],
+                audience=event.get("audience", "everyone"),
+                payload=event,
             )
             return row, True
     except IntegrityError:
@@ -84,8 +87,13 @@ def presence_heartbeat(*, ticket_id, user: TokenUser, state: PresenceState) -> t
     raw = cache.get(_presence_key(ticket_id)) or {}
     viewers = _live(raw)
     previous = viewers.get(str(user.id))
-    viewers[str(user.id)] = {"user_id": str(user.id), "email": user.email, "roles": list(user.roles), "state": state,
-                             "expires_at": time.time() + settings.PRESENCE_TTL_SECONDS}
+    viewers[str(user.id)] = {
+        "user_id": str(user.id),
+        "email": user.email,
+        "roles": list(user.roles),
+        "state": state,
+        "expires_at": time.time() + settings.PRESENCE_TTL_SECONDS,
+    }
     changed = len(viewers) != len(raw) or previous is None or previous["state"] != state
     return _store(ticket_id, viewers), changed
 

@@ -58,8 +58,11 @@ class AttachmentListCreateApi(APIView):
             if length > settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD:
                 raise PayloadTooLarge(f"The upload is {length} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
 
-    @extend_schema(request={"multipart/form-data": AttachmentUploadInput}, responses={201: AttachmentOutput},
-                   summary="Upload a file to a ticket (413 over the limit, 415 for a refused type)")
+    @extend_schema(
+        request={"multipart/form-data": AttachmentUploadInput},
+        responses={201: AttachmentOutput},
+        summary="Upload a file to a ticket (413 over the limit, 415 for a refused type)",
+    )
     def post(self, request):
         data = self.AttachmentUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -68,8 +71,9 @@ class AttachmentListCreateApi(APIView):
         attachment = services.attachment_create(user=request.user, ticket_id=ticket_id, upload=data.validated_data["file"])
         return Response(AttachmentOutput(attachment).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[AttachmentListFilters], responses={200: AttachmentOutput(many=True)},
-                   summary="A ticket's attachments")
+    @extend_schema(
+        parameters=[AttachmentListFilters], responses={200: AttachmentOutput(many=True)}, summary="A ticket's attachments"
+    )
     def get(self, request):
         filters = self.AttachmentListFilters(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -95,19 +99,23 @@ def _download(key: str, filename: str, mime: str) -> FileResponse:
 
 
 class AttachmentDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): bytes},
-                   summary="Download (Content-Disposition: attachment); 409 until processed and ready")
+    @extend_schema(
+        responses={(200, "application/octet-stream"): bytes},
+        summary="Download (Content-Disposition: attachment); 409 until processed and ready",
+    )
     def get(self, request, attachment_id):
         attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
         if attachment.status != Attachment.Status.READY:
-            raise Conflict(f"The attachment is {attachment.status}; only ready attachments can be downloaded.",
-                           code="not_ready")
+            raise Conflict(f"The attachment is {attachment.status}; only ready attachments can be downloaded.", code="not_ready")
         return _download(attachment.storage_key, attachment.filename, attachment.mime)
 
 
 class AttachmentThumbnailApi(APIView):
-    @extend_schema(responses={(200, "image/png"): bytes}, parameters=[OpenApiParameter("attachment_id", str, "path")],
-                   summary="The image's thumbnail (PNG, at most 256×256), as a download")
+    @extend_schema(
+        responses={(200, "image/png"): bytes},
+        parameters=[OpenApiParameter("attachment_id", str, "path")],
+        summary="The image's thumbnail (PNG, at most 256×256), as a download",
+    )
     def get(self, request, attachment_id):
         attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
         key = attachment.metadata.get("thumbnail_key")

@@ -48,15 +48,24 @@ def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attac
     mime = sniff(head)
     if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
         raise exceptions.UnsupportedMediaType(
-            mime, detail=f"Files of type {mime} are not accepted; allowed: {', '.join(sorted(settings.ATTACHMENT_ALLOWED_TYPES))}."
+            mime,
+            detail=f"Files of type {mime} are not accepted; allowed: {', '.join(sorted(settings.ATTACHMENT_ALLOWED_TYPES))}.",
         )
-    attachment = Attachment(id=uuid.uuid4(), ticket_id=ticket_id, owner_id=user.id, type=kind_of(mime),
-                            filename=safe_filename(upload.name or "", mime), mime=mime, size=upload.size)
+    attachment = Attachment(
+        id=uuid.uuid4(),
+        ticket_id=ticket_id,
+        owner_id=user.id,
+        type=kind_of(mime),
+        filename=safe_filename(upload.name or "", mime),
+        mime=mime,
+        size=upload.size,
+    )
     attachment.storage_key = default_storage.save(f"attachments/{ticket_id}/{attachment.id}", upload)
     with transaction.atomic():
         attachment.save(force_insert=True)
-        outbox_write(type="attachment.uploaded", ticket_id=ticket_id, audience="staff",
-                     data={"attachment_id": str(attachment.id)})
+        outbox_write(
+            type="attachment.uploaded", ticket_id=ticket_id, audience="staff", data={"attachment_id": str(attachment.id)}
+        )
         transaction.on_commit(lambda: _enqueue_now(attachment.id))
     return attachment
 
@@ -129,7 +138,16 @@ def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
         attachment.updated_at = timezone.now()
         attachment.save()
         if not reason:
-            outbox_write(type="attachment.ready", ticket_id=attachment.ticket_id, data={
-                "attachment_id": str(attachment.id), "filename": attachment.filename, "mime": attachment.mime,
-                "size": attachment.size, "sha256": attachment.sha256, "owner_id": str(attachment.owner_id)})
+            outbox_write(
+                type="attachment.ready",
+                ticket_id=attachment.ticket_id,
+                data={
+                    "attachment_id": str(attachment.id),
+                    "filename": attachment.filename,
+                    "mime": attachment.mime,
+                    "size": attachment.size,
+                    "sha256": attachment.sha256,
+                    "owner_id": str(attachment.owner_id),
+                },
+            )
     return attachment

@@ -10,8 +10,13 @@ HEAD_BYTES = 8192
 # Markup a browser could render or run: refused even when it claims to be text.
 MARKUP = re.compile(rb"<\s*(!doctype|html|head|body|script|svg|iframe|object|embed|\?xml|math|style|meta|link)\b", re.I)
 EXTENSIONS = {
-    "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
-    "application/pdf": ".pdf", "application/zip": ".zip", "text/plain": ".txt",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "application/pdf": ".pdf",
+    "application/zip": ".zip",
+    "text/plain": ".txt",
 }
 
 

@@ -16,8 +16,16 @@ def ping(nonce: str) -> str:
     return f"pong:{nonce}"
 
 
-@shared_task(name=PROCESS_TASK, acks_late=True, autoretry_for=(DatabaseError, OSError), retry_backoff=True,
-             retry_backoff_max=60, max_retries=10, time_limit=120, soft_time_limit=100)
+@shared_task(
+    name=PROCESS_TASK,
+    acks_late=True,
+    autoretry_for=(DatabaseError, OSError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=10,
+    time_limit=120,
+    soft_time_limit=100,
+)
 def process_attachment(attachment_id: str) -> str:
     """Redelivered when a worker dies mid-task (acks_late + reject_on_worker_lost); a second run
     finds the row finished, or finishes it, and never announces it twice."""

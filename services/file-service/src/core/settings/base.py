@@ -19,8 +19,12 @@ HDMS_JWT_PUBLIC_KEY = auth.public_key()
 
 MEDIA_ROOT = env.str("FILE_STORAGE_DIR", str(BASE_DIR.parents[1] / "media"))
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, min_value=1)
-ATTACHMENT_ALLOWED_TYPES = frozenset(env.list("ATTACHMENT_ALLOWED_TYPES", [
-    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "application/zip", "text/plain"]))
+ATTACHMENT_ALLOWED_TYPES = frozenset(
+    env.list(
+        "ATTACHMENT_ALLOWED_TYPES",
+        ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "application/zip", "text/plain"],
+    )
+)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # larger uploads stream to a temporary file, not RAM
 TICKET_SERVICE_URL = platform.ticket_service_url()
 HDMS_OUTBOX_PUBLISHER = "apps.attachments.events.publish"
@@ -30,13 +34,16 @@ HDMS_FAULT_SLOW_PROCESSING_SECONDS = env.float("HDMS_FAULT_SLOW_PROCESSING_SECON
 # Local volume by default; S3 (django-storages) when FILE_STORAGE_BACKEND=s3.
 if env.choice("FILE_STORAGE_BACKEND", ("local", "s3"), "local") == "s3":
     STORAGES = {
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
-            "region_name": env.str("AWS_S3_REGION_NAME", "") or None,
-            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", "") or None,
-            "default_acl": "private",
-            "querystring_auth": True,
-            "file_overwrite": False,
-        }},
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+                "region_name": env.str("AWS_S3_REGION_NAME", "") or None,
+                "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", "") or None,
+                "default_acl": "private",
+                "querystring_auth": True,
+                "file_overwrite": False,
+            },
+        },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }

@@ -88,7 +88,11 @@ class TicketListCreateApi(APIView):
         requester_id = serializers.UUIDField(required=False, help_text="agents and admins: open on a customer's behalf")
 
     @extend_schema(
-        parameters=[TicketListFilters, OpenApiParameter("page", OpenApiTypes.INT), OpenApiParameter("page_size", OpenApiTypes.INT)],
+        parameters=[
+            TicketListFilters,
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
         responses={200: TicketOutput(many=True)},
         summary="List tickets (paginated, filtered, cached)",
     )
@@ -98,7 +102,9 @@ class TicketListCreateApi(APIView):
         values = {k: (sorted(v) if isinstance(v, set) else v) for k, v in filters.validated_data.items()}
         page_key = [request.get_host(), request.query_params.get("page", "1"), request.query_params.get("page_size", "")]
         body = selectors.ticket_list_page(
-            user=request.user, filters=values, page_key=str(page_key),
+            user=request.user,
+            filters=values,
+            page_key=str(page_key),
             load=lambda: _paginate(request, self, selectors.ticket_queryset(user=request.user, filters=values), TicketOutput),
         )
         return Response(body)
@@ -138,7 +144,9 @@ class TicketTransitionApi(APIView):
     class TicketTransitionInput(serializers.Serializer):
         status = serializers.ChoiceField(choices=Ticket.Status.choices)
 
-    @extend_schema(request=TicketTransitionInput, responses={200: TicketOutput}, summary="Change status (409 names the rule broken)")
+    @extend_schema(
+        request=TicketTransitionInput, responses={200: TicketOutput}, summary="Change status (409 names the rule broken)"
+    )
     def post(self, request, ticket_id):
         data = self.TicketTransitionInput(data=request.data)
         data.is_valid(raise_exception=True)

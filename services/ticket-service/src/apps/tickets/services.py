@@ -26,8 +26,14 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CLOSED: frozenset(),
 }
 # What a customer may do to their own ticket: reopen it once resolved, or close it.
-CUSTOMER_TRANSITIONS = frozenset({(Status.RESOLVED, Status.OPEN), (Status.OPEN, Status.CLOSED),
-                                  (Status.PENDING, Status.CLOSED), (Status.RESOLVED, Status.CLOSED)})
+CUSTOMER_TRANSITIONS = frozenset(
+    {
+        (Status.RESOLVED, Status.OPEN),
+        (Status.OPEN, Status.CLOSED),
+        (Status.PENDING, Status.CLOSED),
+        (Status.RESOLVED, Status.CLOSED),
+    }
+)
 # A reply from the requester puts a ticket waiting on them (or resolved) back in the agents' queue.
 REOPENED_BY_CUSTOMER_REPLY = frozenset({Status.PENDING, Status.RESOLVED})
 
@@ -66,8 +72,12 @@ def _record(ticket: Ticket, actor: TokenUser, changes: dict[str, tuple]) -> None
     outbox_write(
         type="ticket.updated",
         ticket_id=ticket.id,
-        data={"changes": {f: {"old": _value(o), "new": _value(n)} for f, (o, n) in changes.items()},
-              "actor_id": str(actor.id), "status": ticket.status, "updated_at": now.isoformat()},
+        data={
+            "changes": {f: {"old": _value(o), "new": _value(n)} for f, (o, n) in changes.items()},
+            "actor_id": str(actor.id),
+            "status": ticket.status,
+            "updated_at": now.isoformat(),
+        },
     )
     _invalidate_around_commit(ticket.id)
 
@@ -81,18 +91,33 @@ def _apply(ticket: Ticket, actor: TokenUser, values: dict) -> Ticket:
     return ticket
 
 
-def ticket_create(*, actor: TokenUser, subject: str, description: str = "", priority: str = Ticket.Priority.NORMAL,
-                  requester_id: uuid.UUID | None = None) -> Ticket:
+def ticket_create(
+    *,
+    actor: TokenUser,
+    subject: str,
+    description: str = "",
+    priority: str = Ticket.Priority.NORMAL,
+    requester_id: uuid.UUID | None = None,
+) -> Ticket:
     if requester_id and requester_id != actor.id and not actor.is_staff_member:
         raise exceptions.PermissionDenied("Customers open tickets for themselves only (requester_id).")
     with transaction.atomic():
-        ticket = Ticket.objects.create(subject=subject, description=description, priority=priority,
-                                       requester_id=requester_id or actor.id)
+        ticket = Ticket.objects.create(
+            subject=subject, description=description, priority=priority, requester_id=requester_id or actor.id
+        )
         ticket.refresh_from_db(fields=["number"])
         History.objects.create(ticket=ticket, actor_id=actor.id, field="ticket", old_value=None, new_value="created")
-        outbox_write(type="ticket.created", ticket_id=ticket.id,
-                     data={"number": ticket.number, "subject": ticket.subject, "priority": ticket.priority,
-                           "requester_id": str(ticket.requester_id), "actor_id": str(actor.id)})
+        outbox_write(
+            type="ticket.created",
+            ticket_id=ticket.id,
+            data={
+                "number": ticket.number,
+                "subject": ticket.subject,
+                "priority": ticket.priority,
+                "requester_id": str(ticket.requester_id),
+                "actor_id": str(actor.id),
+            },
+        )
         _invalidate_around_commit(ticket.id)
     return ticket
 
@@ -115,8 +140,9 @@ def ticket_transition(*, actor: TokenUser, ticket_id: uuid.UUID, status: str) ->
             raise Conflict(f"The ticket is already {current}.", code="transition_noop")
         if status not in TRANSITIONS[current]:
             allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (closed is final)"
-            raise Conflict(f"A ticket cannot go from {current} to {status}; allowed from {current}: {allowed}.",
-                           code="transition_invalid")
+            raise Conflict(
+                f"A ticket cannot go from {current} to {status}; allowed from {current}: {allowed}.", code="transition_invalid"
+            )
         if not actor.is_staff_member and (current, status) not in CUSTOMER_TRANSITIONS:
             raise exceptions.PermissionDenied("Customers may only reopen a resolved ticket or close their own ticket.")
         return _apply(ticket, actor, {"status": status})
@@ -144,8 +170,15 @@ def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_interna
             type="comment.added",
             ticket_id=ticket.id,
             audience="staff" if is_internal else "everyone",
-            data={"comment": {"id": str(comment.id), "author_id": str(actor.id), "body": body,
-                              "is_internal": is_internal, "created_at": comment.created_at.isoformat()}},
+            data={
+                "comment": {
+                    "id": str(comment.id),
+                    "author_id": str(actor.id),
+                    "body": body,
+                    "is_internal": is_internal,
+                    "created_at": comment.created_at.isoformat(),
+                }
+            },
         )
         reply_by_requester = not is_internal and actor.id == ticket.requester_id
         if reply_by_requester and ticket.status in REOPENED_BY_CUSTOMER_REPLY:

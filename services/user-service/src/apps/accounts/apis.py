@@ -37,8 +37,13 @@ class TokensOutput(serializers.Serializer):
 
 def _tokens(issued: services.IssuedTokens) -> dict:
     return TokensOutput(
-        {"access": issued.access, "refresh": issued.refresh, "token_type": "Bearer",
-         "expires_in": settings.ACCESS_TOKEN_SECONDS, "user": issued.user}
+        {
+            "access": issued.access,
+            "refresh": issued.refresh,
+            "token_type": "Bearer",
+            "expires_in": settings.ACCESS_TOKEN_SECONDS,
+            "user": issued.user,
+        }
     ).data
 
 

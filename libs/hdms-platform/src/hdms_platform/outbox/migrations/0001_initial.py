@@ -6,29 +6,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OutboxEvent',
+            name="OutboxEvent",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('type', models.CharField(max_length=64)),
-                ('ticket_id', models.UUIDField(db_index=True)),
-                ('payload', models.JSONField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, default='')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("type", models.CharField(max_length=64)),
+                ("ticket_id", models.UUIDField(db_index=True)),
+                ("payload", models.JSONField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True, default="")),
             ],
             options={
-                'db_table': 'hdms_outbox',
-                'ordering': ['created_at'],
-                'indexes': [models.Index(condition=models.Q(('published_at__isnull', True)), fields=['created_at'], name='hdms_outbox_pending')],
+                "db_table": "hdms_outbox",
+                "ordering": ["created_at"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("published_at__isnull", True)), fields=["created_at"], name="hdms_outbox_pending"
+                    )
+                ],
             },
         ),
     ]

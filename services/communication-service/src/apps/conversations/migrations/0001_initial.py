@@ -5,27 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='TicketEvent',
+            name="TicketEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.UUIDField(unique=True)),
-                ('ticket_id', models.UUIDField()),
-                ('type', models.CharField(max_length=64)),
-                ('audience', models.CharField(choices=[('everyone', 'Everyone'), ('staff', 'Staff')], default='everyone', max_length=16)),
-                ('payload', models.JSONField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("event_id", models.UUIDField(unique=True)),
+                ("ticket_id", models.UUIDField()),
+                ("type", models.CharField(max_length=64)),
+                (
+                    "audience",
+                    models.CharField(choices=[("everyone", "Everyone"), ("staff", "Staff")], default="everyone", max_length=16),
+                ),
+                ("payload", models.JSONField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'db_table': 'conversations_ticket_event',
-                'indexes': [models.Index(fields=['ticket_id', 'id'], name='conversations_event_replay'), models.Index(fields=['created_at'], name='conversations_event_created')],
+                "db_table": "conversations_ticket_event",
+                "indexes": [
+                    models.Index(fields=["ticket_id", "id"], name="conversations_event_replay"),
+                    models.Index(fields=["created_at"], name="conversations_event_created"),
+                ],
             },
         ),
     ]

@@ -6,34 +6,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('ticket_id', models.UUIDField()),
-                ('owner_id', models.UUIDField()),
-                ('type', models.CharField(choices=[('image', 'Image'), ('document', 'Document'), ('archive', 'Archive'), ('other', 'Other')], default='other', max_length=16)),
-                ('filename', models.CharField(max_length=255)),
-                ('storage_key', models.CharField(max_length=500)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('ready', 'Ready'), ('rejected', 'Rejected')], default='pending', max_length=16)),
-                ('sha256', models.CharField(blank=True, default='', max_length=64)),
-                ('mime', models.CharField(blank=True, default='', max_length=100)),
-                ('size', models.BigIntegerField(default=0)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('rejection_reason', models.CharField(blank=True, default='', max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("ticket_id", models.UUIDField()),
+                ("owner_id", models.UUIDField()),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[("image", "Image"), ("document", "Document"), ("archive", "Archive"), ("other", "Other")],
+                        default="other",
+                        max_length=16,
+                    ),
+                ),
+                ("filename", models.CharField(max_length=255)),
+                ("storage_key", models.CharField(max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Processing"),
+                            ("ready", "Ready"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("sha256", models.CharField(blank=True, default="", max_length=64)),
+                ("mime", models.CharField(blank=True, default="", max_length=100)),
+                ("size", models.BigIntegerField(default=0)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("rejection_reason", models.CharField(blank=True, default="", max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'db_table': 'attachments_attachment',
-                'indexes': [models.Index(fields=['ticket_id', 'created_at'], name='attachments_ticket')],
+                "db_table": "attachments_attachment",
+                "indexes": [models.Index(fields=["ticket_id", "created_at"], name="attachments_ticket")],
             },
         ),
     ]

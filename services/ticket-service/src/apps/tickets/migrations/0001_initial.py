@@ -7,11 +7,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.RunSQL(
@@ -19,55 +17,87 @@ class Migration(migrations.Migration):
             "DROP SEQUENCE IF EXISTS tickets_ticket_number_seq",
         ),
         migrations.CreateModel(
-            name='Ticket',
+            name="Ticket",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('number', models.BigIntegerField(db_default=models.Func(models.Value('tickets_ticket_number_seq'), function='nextval'), editable=False, unique=True)),
-                ('subject', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('pending', 'Pending'), ('resolved', 'Resolved'), ('closed', 'Closed')], default='open', max_length=16)),
-                ('priority', models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], default='normal', max_length=16)),
-                ('requester_id', models.UUIDField()),
-                ('assignee_id', models.UUIDField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "number",
+                    models.BigIntegerField(
+                        db_default=models.Func(models.Value("tickets_ticket_number_seq"), function="nextval"),
+                        editable=False,
+                        unique=True,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("pending", "Pending"), ("resolved", "Resolved"), ("closed", "Closed")],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.CharField(
+                        choices=[("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent")],
+                        default="normal",
+                        max_length=16,
+                    ),
+                ),
+                ("requester_id", models.UUIDField()),
+                ("assignee_id", models.UUIDField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'db_table': 'tickets_ticket',
-                'indexes': [models.Index(fields=['requester_id', '-updated_at'], name='tickets_requester_updated'), models.Index(fields=['status', '-updated_at'], name='tickets_status_updated'), models.Index(fields=['assignee_id', '-updated_at'], name='tickets_assignee_updated'), models.Index(fields=['-updated_at'], name='tickets_updated')],
+                "db_table": "tickets_ticket",
+                "indexes": [
+                    models.Index(fields=["requester_id", "-updated_at"], name="tickets_requester_updated"),
+                    models.Index(fields=["status", "-updated_at"], name="tickets_status_updated"),
+                    models.Index(fields=["assignee_id", "-updated_at"], name="tickets_assignee_updated"),
+                    models.Index(fields=["-updated_at"], name="tickets_updated"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='History',
+            name="History",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_id', models.UUIDField()),
-                ('field', models.CharField(max_length=32)),
-                ('old_value', models.TextField(blank=True, null=True)),
-                ('new_value', models.TextField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ticket', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='history', to='tickets.ticket')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("actor_id", models.UUIDField()),
+                ("field", models.CharField(max_length=32)),
+                ("old_value", models.TextField(blank=True, null=True)),
+                ("new_value", models.TextField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "ticket",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="history", to="tickets.ticket"),
+                ),
             ],
             options={
-                'db_table': 'tickets_history',
-                'ordering': ['created_at', 'id'],
-                'indexes': [models.Index(fields=['ticket', 'created_at'], name='tickets_history_ticket')],
+                "db_table": "tickets_history",
+                "ordering": ["created_at", "id"],
+                "indexes": [models.Index(fields=["ticket", "created_at"], name="tickets_history_ticket")],
             },
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('author_id', models.UUIDField()),
-                ('body', models.TextField()),
-                ('is_internal', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ticket', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='tickets.ticket')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("author_id", models.UUIDField()),
+                ("body", models.TextField()),
+                ("is_internal", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "ticket",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="comments", to="tickets.ticket"),
+                ),
             ],
             options={
-                'db_table': 'tickets_comment',
-                'ordering': ['created_at'],
-                'indexes': [models.Index(fields=['ticket', 'created_at'], name='tickets_comment_ticket')],
+                "db_table": "tickets_comment",
+                "ordering": ["created_at"],
+                "indexes": [models.Index(fields=["ticket", "created_at"], name="tickets_comment_ticket")],
             },
         ),
     ]

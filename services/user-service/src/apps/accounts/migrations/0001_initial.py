@@ -9,45 +9,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('email', models.EmailField(max_length=254, unique=True)),
-                ('provider', models.CharField(choices=[('local', 'Local'), ('google', 'Google'), ('github', 'Github')], default='local', max_length=16)),
-                ('roles', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('customer', 'customer'), ('agent', 'agent'), ('admin', 'admin')], max_length=16), default=list, size=None)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('is_active', models.BooleanField(default=True)),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now)),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("email", models.EmailField(max_length=254, unique=True)),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[("local", "Local"), ("google", "Google"), ("github", "Github")], default="local", max_length=16
+                    ),
+                ),
+                (
+                    "roles",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=[("customer", "customer"), ("agent", "agent"), ("admin", "admin")], max_length=16
+                        ),
+                        default=list,
+                        size=None,
+                    ),
+                ),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                ("is_active", models.BooleanField(default=True)),
+                ("date_joined", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'db_table': 'accounts_user',
+                "db_table": "accounts_user",
             },
         ),
         migrations.CreateModel(
-            name='Session',
+            name="Session",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('family', models.UUIDField(db_index=True, default=uuid.uuid4)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, default='', max_length=300)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sessions', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("family", models.UUIDField(db_index=True, default=uuid.uuid4)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="sessions", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'db_table': 'accounts_session',
-                'indexes': [models.Index(fields=['user', 'expires_at'], name='accounts_session_user_exp')],
+                "db_table": "accounts_session",
+                "indexes": [models.Index(fields=["user", "expires_at"], name="accounts_session_user_exp")],
             },
         ),
     ]

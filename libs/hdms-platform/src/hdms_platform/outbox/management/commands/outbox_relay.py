@@ -15,8 +15,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="publish what is pending now, then exit")
         parser.add_argument("--poll-interval", type=float, default=0.1)
-        parser.add_argument("--check-lag", type=float, metavar="SECONDS",
-                            help="health check: exit 1 if the oldest unpublished event is older than this")
+        parser.add_argument(
+            "--check-lag",
+            type=float,
+            metavar="SECONDS",
+            help="health check: exit 1 if the oldest unpublished event is older than this",
+        )
 
     def handle(self, *args, once: bool, poll_interval: float, check_lag: float | None, **options):
         if check_lag is not None:

@@ -17,8 +17,15 @@ class Command(SeedCommand):
             return 0
         key = default_storage.save(f"attachments/{ATTACHMENT_ID}/printer-error.txt", ContentFile(CONTENT))
         Attachment.objects.create(
-            id=ATTACHMENT_ID, ticket_id=TICKETS["printer"][0], owner_id=USERS["alice"][0], type=Attachment.Kind.DOCUMENT,
-            filename="printer-error.txt", storage_key=key, status=Attachment.Status.READY,
-            sha256=hashlib.sha256(CONTENT).hexdigest(), mime="text/plain", size=len(CONTENT),
+            id=ATTACHMENT_ID,
+            ticket_id=TICKETS["printer"][0],
+            owner_id=USERS["alice"][0],
+            type=Attachment.Kind.DOCUMENT,
+            filename="printer-error.txt",
+            storage_key=key,
+            status=Attachment.Status.READY,
+            sha256=hashlib.sha256(CONTENT).hexdigest(),
+            mime="text/plain",
+            size=len(CONTENT),
         )
         return 1

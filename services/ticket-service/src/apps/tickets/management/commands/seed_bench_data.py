@@ -34,21 +34,37 @@ class Command(BaseCommand):
         batch = 1000
         for start in range(0, tickets, batch):
             with transaction.atomic():
-                rows = Ticket.objects.bulk_create([
-                    Ticket(subject=f"{rng.choice(WORDS).title()} issue {start + i}", description="Steps to reproduce ...\n" * 5,
-                           status=rng.choice(Ticket.Status.values), priority=rng.choice(Ticket.Priority.values),
-                           requester_id=rng.choice(requesters), assignee_id=rng.choice([None, *agents]),
-                           created_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 90)),
-                           updated_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)))
-                    for i in range(min(batch, tickets - start))
-                ])
-                Comment.objects.bulk_create([
-                    Comment(ticket=t, author_id=rng.choice([t.requester_id, *agents]), body="Thanks, looking into it. " * 4,
-                            is_internal=rng.random() < 0.2)
-                    for t in rows for _ in range(comments)
-                ])
-                History.objects.bulk_create([
-                    History(ticket=t, actor_id=rng.choice(agents), field="status", old_value="open", new_value=t.status)
-                    for t in rows
-                ])
+                rows = Ticket.objects.bulk_create(
+                    [
+                        Ticket(
+                            subject=f"{rng.choice(WORDS).title()} issue {start + i}",
+                            description="Steps to reproduce ...\n" * 5,
+                            status=rng.choice(Ticket.Status.values),
+                            priority=rng.choice(Ticket.Priority.values),
+                            requester_id=rng.choice(requesters),
+                            assignee_id=rng.choice([None, *agents]),
+                            created_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 90)),
+                            updated_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
+                        )
+                        for i in range(min(batch, tickets - start))
+                    ]
+                )
+                Comment.objects.bulk_create(
+                    [
+                        Comment(
+                            ticket=t,
+                            author_id=rng.choice([t.requester_id, *agents]),
+                            body="Thanks, looking into it. " * 4,
+                            is_internal=rng.random() < 0.2,
+                        )
+                        for t in rows
+                        for _ in range(comments)
+                    ]
+                )
+                History.objects.bulk_create(
+                    [
+                        History(ticket=t, actor_id=rng.choice(agents), field="status", old_value="open", new_value=t.status)
+                        for t in rows
+                    ]
+                )
         self.stdout.write(f"seed_bench_data: {tickets} tickets, {tickets * comments} comments")
