@@ -67,6 +67,11 @@ def check_writes_and_events(env, load: Load, watcher: SocketWatcher, row: Row) -
         )
     duplicates = [cid for cid, n in watcher.comment_ids().items() if n > 1]
     assert not duplicates, f"the socket received {len(duplicates)} comment events twice"
+    # one writer thread comments in sequence: the socket must show them in the order written
+    accepted = set(comments)
+    received = [e["data"]["comment"]["id"] for e in watcher.events if e.get("type") == "comment.added"]
+    received = [c for c in received if c in accepted]
+    assert received == [c for c in comments if c in set(received)], "the socket received comments out of the order written"
 
 
 def seconds(value: float | None) -> str:

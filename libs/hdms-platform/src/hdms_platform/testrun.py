@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     passed, failed = sum(s.passed for s in suites), sum(s.failed for s in suites)
     skipped = sum(s.skipped for s in suites)
     ok = all(s.ok for s in suites) and failed == 0
-    print(f"make test finished in {time.monotonic() - started:.0f}s")
+    print(f"make {'chaos' if only_chaos else 'test'} finished in {time.monotonic() - started:.0f}s")
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 0 if ok else 1
 
