@@ -204,11 +204,10 @@ class SocketWatcher:
                             continue
                         if "seq" in message:
                             self.last_seq = max(self.last_seq or 0, message["seq"])
-                            message["received_at"] = time.monotonic()
                             self.events.append(message)
             except ConnectionClosed as closed:
                 self.close_codes.append(closed.rcvd.code if closed.rcvd else 1006)
-            except (OSError, TimeoutError, Exception) as exc:  # noqa: BLE001 - refused handshakes too: retry
+            except Exception as exc:  # noqa: BLE001 - refused handshakes, resets: count it and retry
                 self.close_codes.append(getattr(getattr(exc, "response", None), "status_code", -1))
             await asyncio.sleep(0.5)
 

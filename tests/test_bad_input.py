@@ -72,7 +72,7 @@ def test_bad_bodies_get_a_json_4xx_and_store_nothing(desk, customer, ticket, cas
     stored = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", customer).json()
     assert stored["subject"] == "Keep me intact" and stored["description"] == ticket["description"]
     comments = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/comments/", customer).json()
-    assert comments["count"] == 0 if isinstance(comments, dict) else comments == []
+    assert comments["count"] == 0
 
 
 def test_wrong_types_name_each_field(desk, customer):

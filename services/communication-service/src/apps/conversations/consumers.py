@@ -37,7 +37,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TRY_AGAIN_LATER = 1013
 PRESENCE_STATES = ("viewing", "replying")
-CHANNEL_LAYER_ERRORS = (RedisError, OSError)  # OSError covers TimeoutError and refused connections
+# Redis failing (refused, reset, timed out) — not any OSError: a client that vanished is not news
+CHANNEL_LAYER_ERRORS = (RedisError, ConnectionError, TimeoutError)
 
 logger = logging.getLogger("hdms.sockets")
 

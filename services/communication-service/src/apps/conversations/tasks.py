@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from celery import shared_task
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from redis.exceptions import RedisError
 
 from hdms_platform.celery import INGEST_EVENT_TASK
@@ -39,7 +39,6 @@ def wait_for_the_database(step: Callable[[], T], *, budget: float = DATABASE_WAI
                 raise
             logger.warning("database unavailable, the event waits in place (%.1fs): %s", delay, exc)
             connection.close()  # a fresh connection on the next try
-            close_old_connections()
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
 
