@@ -40,6 +40,7 @@ from pgbench_pooling import pgbench  # noqa: E402
 
 from hdms_platform import envfile  # noqa: E402
 from hdms_platform.stack import REPO, find_postgres_bindir, read_env_file, wait_until  # noqa: E402
+from hdms_platform.settings import REDIS_KEY_PREFIX  # noqa: E402
 from hdms_platform.testrun import free_ports, scrub_environment  # noqa: E402
 
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -439,9 +440,16 @@ class Bench:
         from celery import Celery
 
         tasks = 100 if self.args.smoke else 1000
-        broker = f"redis://:{self.values['REDIS_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"
+        broker = f"redis://hdms-broker:{self.values['REDIS_BROKER_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"
         app = Celery("bench", broker=broker, backend=broker)
-        app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+        prefix = {"global_keyprefix": REDIS_KEY_PREFIX["broker"]}
+        app.conf.update(
+            task_serializer="json",
+            result_serializer="json",
+            accept_content=["json"],
+            broker_transport_options=prefix,
+            result_backend_transport_options=prefix,
+        )
         begin = time.monotonic()
         results = [app.send_task("hdms.file.ping", args=[str(i)], queue="hdms.file") for i in range(tasks)]
         for result in results:

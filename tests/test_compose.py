@@ -81,7 +81,7 @@ def test_prod_publishes_no_database_or_redis_port(base, prod):
 
 def test_prod_requires_its_secrets(prod):
     text = (REPO / "docker-compose.prod.yml").read_text()
-    for secret in ("DJANGO_SECRET_KEY", "REDIS_PASSWORD", "POSTGRES_PASSWORD", "USER_DB_PASSWORD", "FILE_DB_PASSWORD"):
+    for secret in ("DJANGO_SECRET_KEY", "REDIS_ADMIN_PASSWORD", "POSTGRES_PASSWORD", "USER_DB_PASSWORD", "FILE_DB_PASSWORD"):
         assert re.search(r"\$\{" + secret + r":\?[^}]+\}", text), secret
 
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import redis
 
-from hdms_platform.settings import channel_layers, redis_urls
+from hdms_platform.settings import REDIS_DB, channel_layers
 from hdms_platform.stack import RUN_AS_DEFAULT
 
 SERVICES = ("user", "ticket", "communication", "file")
@@ -168,7 +168,9 @@ def test_redis_refuses_an_unauthenticated_client(stack_env):
 
 
 def test_redis_policy_never_evicts_broker_data(stack_env):
-    client = redis.Redis(host="127.0.0.1", port=int(stack_env["REDIS_PORT"]), password=stack_env["REDIS_PASSWORD"])
+    client = redis.Redis(
+        host="127.0.0.1", port=int(stack_env["REDIS_PORT"]), username="hdms-admin", password=stack_env["REDIS_ADMIN_PASSWORD"]
+    )
     policy = client.config_get("maxmemory-policy")["maxmemory-policy"]
     assert policy.startswith("volatile-") or policy == "noeviction"
     assert int(client.config_get("maxmemory")["maxmemory"]) > 0
@@ -180,9 +182,10 @@ def test_three_roles_land_in_db_0_1_2(stack_env):
     key = f"roles-{uuid.uuid4().hex}"
     result = manage("ticket", "shell", "-c", f"from django.core.cache import cache; cache.set('{key}', 1, 60)")
     assert result.returncode == 0, result.stderr
-    urls = redis_urls()
-    dbs = {role: redis.Redis.from_url(url) for role, url in urls.items()}
-    assert dbs["cache"].keys(f"hdms:ticket:*:{key}")
+    admin = {"username": "hdms-admin", "password": stack_env["REDIS_ADMIN_PASSWORD"]}  # KEYS is for operators only
+    port = int(stack_env["REDIS_PORT"])
+    dbs = {role: redis.Redis(host="127.0.0.1", port=port, db=db, **admin) for role, db in REDIS_DB.items()}
+    assert dbs["cache"].keys(f"cache:ticket:*:{key}")
     assert not dbs["channels"].keys(f"*{key}") and not dbs["broker"].keys(f"*{key}")
     assert dbs["cache"].ttl(dbs["cache"].keys(f"*{key}")[0]) > 0
 
@@ -196,7 +199,7 @@ def test_three_roles_land_in_db_0_1_2(stack_env):
         await layer.close_pools()
 
     asyncio.run(join())
-    assert dbs["channels"].keys(f"hdms:communication:asgi*roles-{key}*")
+    assert dbs["channels"].keys(f"channels:communication*roles-{key}*")
     assert not dbs["cache"].keys(f"*roles-{key}*")
     # the worker declared its queue on the broker db
-    assert dbs["broker"].exists("_kombu.binding.hdms.file")
+    assert dbs["broker"].exists("broker:_kombu.binding.hdms.file")

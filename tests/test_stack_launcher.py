@@ -120,10 +120,10 @@ def test_taken_port_names_the_port_and_variable(tmp_dir):
 
 def test_missing_password_names_the_variable(tmp_dir):
     env_file = write_env(tmp_dir / "env", {"HDMS_DATA_DIR": str(tmp_dir / "data"), "HDMS_STACK_MODE": "native"})
-    env_file.write_text("\n".join(line for line in env_file.read_text().splitlines() if not line.startswith("REDIS_PASSWORD=")))
+    env_file.write_text("\n".join(line for line in env_file.read_text().splitlines() if not line.startswith("REDIS_CACHE_PASSWORD=")))
     result = stack("start", env_file=env_file)
     assert result.returncode == 2
-    assert "REDIS_PASSWORD is not set" in result.stderr
+    assert "REDIS_CACHE_PASSWORD is not set" in result.stderr
 
 
 def test_foreign_data_directory_is_refused_and_left_alone(tmp_dir):

@@ -17,7 +17,7 @@ class DictRepository:
 
 GOOD = {
     "DJANGO_SECRET_KEY": "k" * 60,
-    "REDIS_PASSWORD": "r" * 24,
+    **{f"REDIS_{role}_PASSWORD": f"{role.lower()}-redis-password-1" for role in ("ADMIN", "CACHE", "CHANNELS", "BROKER")},
     "PGBOUNCER_HOST": "10.1.2.3",
     "PGBOUNCER_PORT": "7432",
     **{f"{s}_DB_PASSWORD": f"{s.lower()}-password-1234" for s in ("USER", "TICKET", "COMMUNICATION", "FILE")},

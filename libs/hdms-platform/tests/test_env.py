@@ -3,9 +3,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def test_missing_required_variable_is_named(make_env):
-    env = make_env(REDIS_PASSWORD=None)
-    with pytest.raises(ImproperlyConfigured, match="REDIS_PASSWORD is required"):
-        env.secret("REDIS_PASSWORD")
+    env = make_env(REDIS_CACHE_PASSWORD=None)
+    with pytest.raises(ImproperlyConfigured, match="REDIS_CACHE_PASSWORD is required"):
+        env.secret("REDIS_CACHE_PASSWORD")
 
 
 def test_malformed_integer_names_variable_and_expectation(make_env):

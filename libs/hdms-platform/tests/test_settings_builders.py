@@ -33,7 +33,7 @@ def test_redis_roles_default_to_db_0_1_2_and_move_by_url(make_env):
 
 def test_caches_prefix_version_ttl_and_bounded_sockets(make_env):
     cache = platform.caches("file", env=make_env(REDIS_SOCKET_TIMEOUT="0.5"))["default"]
-    assert cache["KEY_PREFIX"] == "hdms:file"
+    assert cache["KEY_PREFIX"] == "cache:file"
     assert cache["VERSION"] == 1
     assert cache["TIMEOUT"] == TTL.MEDIUM and cache["TIMEOUT"] is not None
     assert cache["OPTIONS"]["SOCKET_TIMEOUT"] == 0.5
@@ -44,7 +44,7 @@ def test_caches_prefix_version_ttl_and_bounded_sockets(make_env):
 def test_channel_layer_on_db1_with_namespace_prefix(make_env):
     config = platform.channel_layers("communication", env=make_env())["default"]["CONFIG"]
     assert config["hosts"][0]["address"].endswith("/1")
-    assert config["prefix"] == "hdms:communication:asgi"
+    assert config["prefix"] == "channels:communication"
     assert config["capacity"] > 0 and config["expiry"] > 0
 
 

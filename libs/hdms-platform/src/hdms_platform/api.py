@@ -143,7 +143,8 @@ class Pagination(PageNumberPagination):
 
 
 def client_address(request) -> str:
-    """The caller's address, honouring REST_FRAMEWORK['NUM_PROXIES'] like DRF's throttles do."""
+    """The caller's address: the peer address, or with TRUSTED_PROXY_COUNT = N (REST_FRAMEWORK's
+    NUM_PROXIES) the N-th X-Forwarded-For entry from the right, the one our own proxy appended."""
     return BaseThrottle().get_ident(request)
 
 

@@ -8,10 +8,15 @@ A cache outage degrades to the database: django-redis ignores the error, logs it
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
 from enum import IntEnum
+
+from django_redis.serializers.json import JSONSerializer
+
+logger = logging.getLogger("hdms.cache")
 
 
 class TTL(IntEnum):
@@ -57,3 +62,20 @@ def get_or_load(key: str, *, ttl: TTL, load, name: str):
     value = load()
     cache.set(key, value, timeout=int(ttl))
     return value
+
+
+class SafeJSONSerializer(JSONSerializer):
+    """JSON in, JSON out: nothing read from Redis is ever unpickled (Django's and django-redis'
+    default is pickle, so anyone able to write a cache key could run code in every service).
+
+    A value that is not our JSON (planted, truncated, or from an older release) reads as a miss,
+    logged and counted, instead of failing the request.
+    """
+
+    def loads(self, value: bytes):
+        try:
+            return json.loads(value.decode())
+        except (UnicodeDecodeError, ValueError):
+            logger.warning("unreadable cache value (%d bytes) ignored: not JSON", len(value))
+            count("cache_unreadable")
+            return None

@@ -1,20 +1,27 @@
-"""Fixed-window rate limits counted in Redis (the cache role), shared by every worker process.
+"""Fixed-window rate limits, counted in PostgreSQL and shared by every worker process.
 
-A limit is a name, a number of hits and a window. Keys carry the window's TTL, so nothing
-outlives it. When Redis is unreachable the limiter *fails open* (the request goes on and the
-miss is counted as `ratelimit_unavailable`): a cache outage must not lock every user out, and
-the password hasher still bounds how fast anyone can guess.
+A limit is a name, a number of hits and a window. `hit()` counts first and returns the new
+count in one atomic statement (an upsert), so callers decide on the count they were given: N
+parallel requests get the numbers 1..N and at most `hits` of them are let through.
+
+Why PostgreSQL and not Redis: the counters guard sign-in, and the cache role evicts under
+memory pressure (volatile-lru), which anyone who can fill the cache (distinct list queries)
+could use to reset them. A counter is one small row; expired rows are purged as hits arrive.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from django.core.cache import cache
+from django.db import connection
 
-from .cache import count
+from .models import RateCounter
+
+PURGE_ONE_IN = 100  # every ~100th hit deletes the expired rows (a few per window and subject)
 
 
 @dataclass(frozen=True)
@@ -24,36 +31,35 @@ class Limit:
     window: int  # seconds
 
     def key(self, subject: str) -> str:
-        digest = hashlib.sha256(subject.encode()).hexdigest()[:32]  # never store raw emails or addresses as keys
-        return f"ratelimit:{self.name}:{int(time.time()) // self.window}:{digest}"
+        digest = hashlib.sha256(subject.encode()).hexdigest()[:32]  # never store raw emails or addresses
+        return f"{self.name}:{int(time.time()) // self.window}:{digest}"
 
     def retry_after(self) -> int:
         return self.window - int(time.time()) % self.window
 
-
-def hits(limit: Limit, subject: str) -> int | None:
-    """Hits so far in this window; None when Redis cannot say."""
-    value = cache.get(limit.key(subject))
-    return None if value is None else int(value)
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp((int(time.time()) // self.window + 1) * self.window, tz=UTC)
 
 
-def exceeded(limit: Limit, subject: str) -> bool:
-    current = hits(limit, subject)
-    return current is not None and current >= limit.hits
+def hit(limit: Limit, subject: str) -> int:
+    """Count one hit and return the count including it (1 for the window's first)."""
+    table = RateCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, hits, expires_at) VALUES (%s, 1, %s) "
+            f"ON CONFLICT (key) DO UPDATE SET hits = {table}.hits + 1 RETURNING hits",
+            [limit.key(subject), limit.expires_at()],
+        )
+        (count,) = cursor.fetchone()
+        if random.randrange(PURGE_ONE_IN) == 0:  # noqa: S311 - a sampling decision, not a secret
+            cursor.execute(f"DELETE FROM {table} WHERE expires_at < now()")
+    return count
 
 
-def hit(limit: Limit, subject: str) -> int | None:
-    """Count one hit; returns the new count, or None when Redis is unreachable (fail open)."""
-    key = limit.key(subject)
-    cache.add(key, 0, timeout=limit.window + 1)
-    try:
-        value = cache.incr(key)
-    except ValueError:  # the key vanished (or Redis is down and add() was ignored)
-        value = None
-    if value is None:
-        count("ratelimit_unavailable")
-    return value
+def over(limit: Limit, subject: str) -> bool:
+    """Count one hit; True when it is past the limit (the caller refuses it)."""
+    return hit(limit, subject) > limit.hits
 
 
 def reset(limit: Limit, subject: str) -> None:
-    cache.delete(limit.key(subject))
+    RateCounter.objects.filter(key=limit.key(subject)).delete()

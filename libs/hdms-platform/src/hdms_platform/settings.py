@@ -37,17 +37,27 @@ def _check_service(service: str) -> None:
         raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
 
 
-def redis_urls(env: Env = default_env) -> dict[str, str]:
-    """Each role from its own URL variable, defaulting to one server with db 0 / 1 / 2."""
+REDIS_URL_VARIABLE = {"cache": "REDIS_CACHE_URL", "channels": "CHANNEL_LAYER_URL", "broker": "CELERY_BROKER_URL"}
+# Each role has its own Redis ACL user, allowed only keys (and pub/sub channels) under its prefix
+# and no dangerous commands (config/redis/acl.py writes the rules).
+REDIS_KEY_PREFIX = {"cache": "cache:", "channels": "channels:", "broker": "broker:"}
+
+
+def redis_url(role: str, env: Env = default_env) -> str:
+    """One role's URL: its own variable if set (another server, its own credentials), else the
+    shared server with the role's ACL user (`hdms-<role>`, REDIS_<ROLE>_PASSWORD) and db number."""
+    variable = REDIS_URL_VARIABLE[role]
+    if env.str(variable, ""):
+        return env.redis_url(variable, "")
     host = env.str("REDIS_HOST", "127.0.0.1")
     port = env.port("REDIS_PORT", 6379)
-    password = env.secret("REDIS_PASSWORD")
-    base = f"redis://:{password}@{host}:{port}"
-    return {
-        "cache": env.redis_url("REDIS_CACHE_URL", f"{base}/{REDIS_DB['cache']}"),
-        "channels": env.redis_url("CHANNEL_LAYER_URL", f"{base}/{REDIS_DB['channels']}"),
-        "broker": env.redis_url("CELERY_BROKER_URL", f"{base}/{REDIS_DB['broker']}"),
-    }
+    password = env.secret(f"REDIS_{role.upper()}_PASSWORD")
+    return env.redis_url(variable, f"redis://hdms-{role}:{password}@{host}:{port}/{REDIS_DB[role]}")
+
+
+def redis_urls(env: Env = default_env) -> dict[str, str]:
+    """Every role's URL (tooling that checks all three; a service asks only for its own)."""
+    return {role: redis_url(role, env) for role in REDIS_DB}
 
 
 def pgbouncer_address(env: Env = default_env) -> tuple[str, int]:
@@ -102,12 +112,13 @@ def caches(service: str, *, env: Env = default_env) -> dict[str, dict[str, Any]]
     return {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_urls(env)["cache"],
-            "KEY_PREFIX": f"hdms:{service}",
+            "LOCATION": redis_url("cache", env),
+            "KEY_PREFIX": f"{REDIS_KEY_PREFIX['cache']}{service}",
             "VERSION": env.int("CACHE_VERSION", 1, min_value=1),
             "TIMEOUT": TTL.MEDIUM,
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SERIALIZER": "hdms_platform.cache.SafeJSONSerializer",
                 "SOCKET_CONNECT_TIMEOUT": timeout,
                 "SOCKET_TIMEOUT": timeout,
                 "IGNORE_EXCEPTIONS": True,
@@ -130,7 +141,7 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": redis_urls(env)["channels"],
+                        "address": redis_url("channels", env),
                         "socket_connect_timeout": 2,
                         # After a Redis restart the pool still holds dead sockets: retry once on a
                         # fresh connection instead of failing the first command on each of them.
@@ -138,7 +149,7 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
                         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
                     }
                 ],
-                "prefix": f"hdms:{namespace}:asgi",
+                "prefix": f"{REDIS_KEY_PREFIX['channels']}{namespace}",
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": 86400,
@@ -151,8 +162,9 @@ def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
     """Celery on the broker role (db 2), read by `app.config_from_object(settings, namespace='CELERY')`."""
     _check_service(service)
     socket_timeout = env.float("REDIS_SOCKET_TIMEOUT", 1.0) * 5
+    broker = redis_url("broker", env)
     return {
-        "CELERY_BROKER_URL": redis_urls(env)["broker"],
+        "CELERY_BROKER_URL": broker,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
         "CELERY_BROKER_CONNECTION_MAX_RETRIES": None,
         "CELERY_BROKER_TRANSPORT_OPTIONS": {
@@ -165,8 +177,10 @@ def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
             "socket_connect_timeout": socket_timeout,
             "retry_on_timeout": True,
             "health_check_interval": 10,
+            "global_keyprefix": REDIS_KEY_PREFIX["broker"],  # every key and channel, for the ACL
         },
-        "CELERY_RESULT_BACKEND": redis_urls(env)["broker"],
+        "CELERY_RESULT_BACKEND": broker,
+        "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"global_keyprefix": REDIS_KEY_PREFIX["broker"]},
         "CELERY_RESULT_EXPIRES": 3600,
         "CELERY_TASK_IGNORE_RESULT": True,
         "CELERY_TASK_DEFAULT_QUEUE": f"hdms.{service}",
@@ -209,8 +223,12 @@ def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
     }
 
 
-def rest_framework() -> dict[str, Any]:
+def rest_framework(env: Env = default_env) -> dict[str, Any]:
     return {
+        # How many reverse proxies append to X-Forwarded-For in front of the services: 0 = none, the
+        # peer address is the client (the header is ignored); N = the N-th address from the right.
+        # Anything to its left was written by the client and is never trusted.
+        "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5),
         "DEFAULT_AUTHENTICATION_CLASSES": ["hdms_platform.auth.AccessTokenAuthentication"],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -239,7 +257,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
         "DATABASE_ROUTERS": ["hdms_platform.db.PrimaryRouter"],
         "HDMS_PGBOUNCER": pgbouncer_address(env),
         "CACHES": caches(service, env=env),
-        "REST_FRAMEWORK": rest_framework(),
+        "REST_FRAMEWORK": rest_framework(env),
         "SPECTACULAR_SETTINGS": {
             "TITLE": f"HDMS {service}-service API",
             "VERSION": "1.0.0",

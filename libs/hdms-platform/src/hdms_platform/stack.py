@@ -148,8 +148,20 @@ def process_alive(pid: int | None, name: str) -> bool:
     return name.encode() in cmdline and ") Z " not in stat
 
 
+REDIS_ROLE_USERS = ("admin", "cache", "channels", "broker")
+
+
+def render_redis_acl(passwords: dict[str, str]) -> str:
+    """config/redis/users.acl with each ${REDIS_<ROLE>_PASSWORD} filled in (see that file)."""
+    text = (REPO / "config/redis/users.acl").read_text()
+    for role in REDIS_ROLE_USERS:
+        text = text.replace(f"${{REDIS_{role.upper()}_PASSWORD}}", passwords[role])
+    return "\n".join(line for line in text.splitlines() if line.startswith("user ")) + "\n"
+
+
 def redis_command(host: str, port: int, password: str, *args: str, timeout: float = 2.0) -> str:
-    """One RESP round-trip (AUTH + command) with the standard library; returns the last reply line."""
+    """One RESP round-trip (AUTH as hdms-admin + command) with the standard library; returns the
+    last reply line."""
 
     def encode(*parts: str) -> bytes:
         out = f"*{len(parts)}\r\n"
@@ -158,7 +170,7 @@ def redis_command(host: str, port: int, password: str, *args: str, timeout: floa
         return out.encode()
 
     with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(encode("AUTH", password) + encode(*args))
+        sock.sendall(encode("AUTH", "hdms-admin", password) + encode(*args))
         data = b""
         while data.count(b"\r\n") < 2:
             chunk = sock.recv(4096)
@@ -167,7 +179,7 @@ def redis_command(host: str, port: int, password: str, *args: str, timeout: floa
             data += chunk
     lines = data.decode(errors="replace").split("\r\n")
     if lines[0].startswith("-"):
-        raise StackError(f"Redis on port {port} rejected REDIS_PASSWORD: {lines[0][1:]}", EXIT_AUTH)
+        raise StackError(f"Redis on port {port} rejected REDIS_ADMIN_PASSWORD: {lines[0][1:]}", EXIT_AUTH)
     return lines[1] if len(lines) > 1 else ""
 
 
@@ -263,11 +275,12 @@ class NativeStack:
     def secrets(self) -> dict[str, str]:
         values = {f"{svc}_password": self.config.get(f"{svc.upper()}_DB_PASSWORD") for svc in SERVICES}
         values["admin_password"] = self.config.get("PGBOUNCER_ADMIN_PASSWORD")
-        values["redis_password"] = self.config.get("REDIS_PASSWORD")
+        for role in REDIS_ROLE_USERS:
+            values[f"redis_{role}_password"] = self.config.get(f"REDIS_{role.upper()}_PASSWORD")
         for name, value in values.items():
             if any(ch in value for ch in "\"'\\\n "):
-                env_name = {"admin_password": "PGBOUNCER_ADMIN_PASSWORD", "redis_password": "REDIS_PASSWORD"}.get(
-                    name, f"{name.split('_')[0].upper()}_DB_PASSWORD"
+                env_name = {"admin_password": "PGBOUNCER_ADMIN_PASSWORD"}.get(name) or (
+                    name.upper() if name.startswith("redis_") else f"{name.split('_')[0].upper()}_DB_PASSWORD"
                 )
                 raise StackError(f"{env_name} must not contain quotes, backslashes or spaces", EXIT_CONFIG)
         return values
@@ -509,14 +522,14 @@ class NativeStack:
 
     def start_redis(self) -> None:
         started = time.monotonic()
-        password = self.secrets()["redis_password"]
+        secrets = self.secrets()
+        password = secrets["redis_admin_password"]
         conf = (REPO / "config/redis/redis.conf").read_text() + (
             "\n# --- set by hdms_platform.stack from the environment ---\n"
             f"bind {self.redis_host}\nport {self.redis_port}\n"
             f"dir {self.data / 'redis'}\npidfile {self.redis_pidfile}\nlogfile {self.log / 'redis.log'}\n"
             f"daemonize yes\nmaxmemory {self.config.get('REDIS_MAXMEMORY', '256mb')}\n"
-            f'requirepass "{password}"\n'
-        )
+        ) + render_redis_acl({role: secrets[f"redis_{role}_password"] for role in REDIS_ROLE_USERS})
         changed = self.write_private(self.data / "redis" / "redis.conf", conf)
         pid = read_pid(self.redis_pidfile)
         if process_alive(pid, "redis-server"):

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env
-from .settings import SERVICES, pgbouncer_address, redis_urls
+from .settings import REDIS_KEY_PREFIX, SERVICES, pgbouncer_address, redis_urls
 
 EXIT = {"config": 2, "db": 10, "cache": 11, "broker": 12, "channels": 13, "health": 14}
 ATTEMPTS = 3
@@ -145,7 +145,7 @@ def cache_checks() -> list[Result]:
 
         def round_trip(service=service) -> str:
             client = _redis(url)
-            key = f"hdms:{service}:verify:{uuid.uuid4().hex}"
+            key = f"{REDIS_KEY_PREFIX['cache']}{service}:verify:{uuid.uuid4().hex}"
             client.set(key, "1", px=200)
             if client.get(key) != b"1":
                 raise RuntimeError("the value written was not read back")
@@ -161,7 +161,7 @@ def cache_checks() -> list[Result]:
 
         results.append(
             run_check(
-                "cache", service, round_trip, "is Redis up (REDIS_HOST/REDIS_PORT), REDIS_PASSWORD right, REDIS_CACHE_URL valid?"
+                "cache", service, round_trip, "is Redis up (REDIS_HOST/REDIS_PORT), REDIS_CACHE_PASSWORD right, REDIS_CACHE_URL valid?"
             )
         )
     return results
@@ -178,6 +178,8 @@ def broker_checks() -> list[Result]:
     def round_trip() -> str:
         app = Celery("hdms_verify", broker=url, backend=url)
         app.conf.update(
+            broker_transport_options={"global_keyprefix": REDIS_KEY_PREFIX["broker"]},
+            result_backend_transport_options={"global_keyprefix": REDIS_KEY_PREFIX["broker"]},
             task_serializer="json",
             accept_content=["json"],
             result_serializer="json",

@@ -20,6 +20,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from django.conf import settings
 from django.db import connections, transaction
 
+from ..settings import REDIS_KEY_PREFIX
+
 # Import the clients once, here, in the importing thread: concurrent first imports from the
 # check threads deadlock in importlib (redis' modules import each other).
 for _module in ("redis", "redis.asyncio", "django_redis.cache", "django_redis.client", "channels_redis.core"):
@@ -70,7 +72,7 @@ def check_broker() -> None:
         _broker_client = redis.Redis.from_url(
             settings.CELERY_BROKER_URL, socket_timeout=1.5, socket_connect_timeout=1.5, health_check_interval=0
         )
-    key = f"hdms:health:{uuid.uuid4().hex}"
+    key = f"{REDIS_KEY_PREFIX['broker']}health:{uuid.uuid4().hex}"
     _broker_client.set(key, "1", ex=10)
     if _broker_client.get(key) != b"1":
         raise RuntimeError("broker read back a different value")

@@ -71,9 +71,8 @@ class RegisterApi(PublicApi):
         data.is_valid(raise_exception=True)
         limit = ratelimit.Limit("register-address", settings.LOGIN_MAX_ATTEMPTS_PER_ADDRESS, settings.LOGIN_RATE_WINDOW_SECONDS)
         address = client_address(request)
-        if ratelimit.exceeded(limit, address):
+        if ratelimit.over(limit, address):
             raise exceptions.Throttled(wait=limit.retry_after(), detail="Too many registrations from this address.")
-        ratelimit.hit(limit, address)
         services.user_register(**data.validated_data)
         # The same answer whether or not the address already had an account (no enumeration).
         return Response(

@@ -47,18 +47,20 @@ def user_register(*, email: str, password: str) -> None:
     """Create a customer account. Returns nothing, on purpose.
 
     The answer is the same whether or not the address was already registered (no account
-    enumeration): an existing account is left untouched, and its password is not changed.
+    enumeration), and so is the work: the password is hashed exactly once on both paths, before
+    the insert is tried. An existing account is left untouched, and its password is not changed.
     """
     email = _normalise(email)
     try:
         password_validation.validate_password(password, user=User(email=email))
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"password": list(exc.messages)}) from None
+    user = User(email=email, roles=["customer"], password=make_password(password))
     try:
         with transaction.atomic():
-            User.objects.create_user(email, password, roles=["customer"])
+            user.save(force_insert=True)
     except IntegrityError:
-        make_password(password)  # spend the same hashing time as a real registration
+        pass  # already registered: the same answer, after the same hashing work
 
 
 def _issue(user: User, *, family: uuid.UUID | None = None, user_agent: str = "") -> IssuedTokens:
@@ -74,17 +76,19 @@ def _issue(user: User, *, family: uuid.UUID | None = None, user_agent: str = "")
 
 
 def user_login(*, email: str, password: str, address: str, user_agent: str = "") -> IssuedTokens:
-    """Check the credentials under two limits: failures per account, attempts per client address.
+    """Check the credentials under two limits: attempts per account (a success resets it) and
+    attempts per client address.
 
     Both limits apply to unknown addresses too, and every refusal reads the same, so the answers
     never tell whether an email is registered.
     """
     email = _normalise(email)
     per_account, per_address = _limits()
-    for limit, subject in ((per_account, email), (per_address, address)):
-        if ratelimit.exceeded(limit, subject):
+    # Count first, then decide: each attempt takes its number atomically before the password is
+    # checked, so a parallel burst gets at most `hits` checks per account and address.
+    for limit, subject in ((per_address, address), (per_account, email)):
+        if ratelimit.over(limit, subject):
             raise exceptions.Throttled(wait=limit.retry_after(), detail="Too many sign-in attempts; try again later.")
-    ratelimit.hit(per_address, address)
     user = User.objects.filter(email=email).first()
     if user is None:
         make_password(password)  # the same work as a real check, so timing does not tell either
@@ -92,7 +96,6 @@ def user_login(*, email: str, password: str, address: str, user_agent: str = "")
     else:
         ok = user.check_password(password) and user.is_active
     if not ok:
-        ratelimit.hit(per_account, email)
         raise exceptions.AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
     ratelimit.reset(per_account, email)
     with transaction.atomic():
