@@ -40,7 +40,6 @@ from pgbench_pooling import pgbench  # noqa: E402
 
 from hdms_platform import envfile  # noqa: E402
 from hdms_platform.stack import REPO, find_postgres_bindir, read_env_file, wait_until  # noqa: E402
-from hdms_platform.settings import REDIS_KEY_PREFIX  # noqa: E402
 from hdms_platform.testrun import free_ports, scrub_environment  # noqa: E402
 
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -438,6 +437,8 @@ class Bench:
 
     def celery(self) -> dict:
         from celery import Celery
+
+        from hdms_platform.settings import REDIS_KEY_PREFIX  # after HDMS_ENV_FILE names the bench stack
 
         tasks = 100 if self.args.smoke else 1000
         broker = f"redis://hdms-broker:{self.values['REDIS_BROKER_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"

@@ -85,11 +85,11 @@ async def next_message(ws, *, timeout: float = 5.0, where=lambda m: True) -> dic
             return message
 
 
-async def close_code(ws_context) -> int:
-    """Open a socket the server should refuse; return the close code it sent."""
+async def close_code(ws_context, timeout: float = 5) -> int:
+    """Open a socket the server should close; return the close code it sent."""
     try:
         async with ws_context as ws:
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), timeout)
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else -1
     raise AssertionError("the socket was not closed")

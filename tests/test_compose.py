@@ -119,3 +119,39 @@ def test_every_variable_in_env_example_is_documented():
     documented = (REPO / "docs" / "environment-variables.md").read_text()
     missing = [name for name in read_env_file(REPO / ".env.example") if f"`{name}`" not in documented]
     assert missing == []
+
+
+CONTAINER_SERVICE = {
+    "user-service": "user",
+    "ticket-service": "ticket",
+    "communication-service": "communication",
+    "file-service": "file",
+    "file-worker": "file",
+    "events-worker": "communication",
+    "ticket-relay": "ticket",
+    "file-relay": "file",
+}
+
+
+def test_each_container_holds_only_its_own_secrets(base, prod):
+    from hdms_platform.settings import SECRET_VARIABLES, service_secrets
+
+    for name, service in CONTAINER_SERVICE.items():
+        assert "env_file" not in base["services"][name], name  # no shared file with every secret
+        env = {**base["services"][name]["environment"], **prod["services"][name]["environment"]}
+        held = {key for key, value in env.items() if key in SECRET_VARIABLES and value}
+        assert held <= service_secrets(service), (name, sorted(held - service_secrets(service)))
+        assert f"{service.upper()}_DB_PASSWORD" in held, name
+        has_private_key = "jwt_private" in base["services"][name].get("secrets", [])
+        assert has_private_key == (service == "user") and ("JWT_PRIVATE_KEY_FILE" in held) == has_private_key, name
+
+
+def test_redis_runs_with_acl_users_and_no_shared_password(base):
+    redis = base["services"]["redis"]
+    assert redis["entrypoint"] == ["/bin/sh", "/hdms/entrypoint.sh"]
+    assert "REDIS_PASSWORD" not in redis["environment"] and "requirepass" not in str(redis)
+    acl = (REPO / "config/redis/users.acl").read_text()
+    assert re.search(r"^user default off", acl, re.M)
+    for role in ("cache", "channels", "broker"):
+        rule = re.search(rf"^user hdms-{role} on .*$", acl, re.M).group(0)
+        assert f"~{role}:*" in rule and "-@dangerous" in rule and "~*" not in rule, rule

@@ -7,6 +7,7 @@ guarantee to its test.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pickle
 import subprocess
@@ -24,7 +25,7 @@ from hdms_platform.stack import Config, port_in_use, read_pid
 from hdms_platform.testrun import free_ports
 
 from .conftest import manage
-from .helpdesk import PASSWORD, Helpdesk
+from .helpdesk import PASSWORD, Helpdesk, Person, close_code, next_message, upload, wait_status
 
 RCE_MARKER = Path("/tmp") / f"hdms-pickle-ran-{uuid.uuid4().hex[:8]}"
 
@@ -54,7 +55,9 @@ def extra_user_service(stack_env):
 
     def start(**overrides: str) -> str:
         # every test signs in from 127.0.0.1: start this instance's low address limit from zero
-        reset = "from hdms_platform.models import RateCounter; RateCounter.objects.filter(key__startswith='login-address:').delete()"
+        reset = (
+            "from hdms_platform.models import RateCounter; RateCounter.objects.filter(key__startswith='login-address:').delete()"
+        )
         assert manage("user", "shell", "-c", reset).returncode == 0
         (port,) = free_ports(1)
         argv, cwd, _ = commands(Config.load())["user"]
@@ -75,7 +78,9 @@ def extra_user_service(stack_env):
 
 
 def _sign_in(url: str, email: str, password: str, **headers: str) -> int:
-    return httpx.post(f"{url}/api/v1/auth/login/", json={"email": email, "password": password}, headers=headers, timeout=10).status_code
+    return httpx.post(
+        f"{url}/api/v1/auth/login/", json={"email": email, "password": password}, headers=headers, timeout=10
+    ).status_code
 
 
 # -- 1. the client address is not the client's to choose ------------------------------------------
@@ -84,8 +89,7 @@ def _sign_in(url: str, email: str, password: str, **headers: str) -> int:
 def test_a_spoofed_x_forwarded_for_does_not_escape_the_address_limit(extra_user_service):
     url = extra_user_service(LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="0")
     codes = [
-        _sign_in(url, f"nobody-{i}@example.com", "wrong-password-1", **{"X-Forwarded-For": f"198.51.100.{i}"})
-        for i in range(6)
+        _sign_in(url, f"nobody-{i}@example.com", "wrong-password-1", **{"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(6)
     ]
     assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429, 429], codes
 
@@ -183,3 +187,247 @@ def test_the_default_user_and_the_old_shared_password_are_refused(stack_env):
         client = redis.Redis(host="127.0.0.1", port=int(stack_env["REDIS_PORT"]), password=password, socket_timeout=5)
         with pytest.raises((redis.exceptions.AuthenticationError, redis.exceptions.ResponseError)):
             client.ping()
+
+
+# -- 6. each process holds only its own secrets --------------------------------------------------
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, queue = [], [pid]
+    while queue:
+        tree.append(queue.pop())
+        queue += children.get(tree[-1], [])
+    return tree
+
+
+def _what_it_holds(pid: int) -> str:
+    """A process's environment and the env file it was pointed at."""
+    environ = dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
+    env_file = Path(environ.get("HDMS_ENV_FILE", "/nonexistent"))
+    return "\n".join(f"{k}={v}" for k, v in environ.items()) + (env_file.read_text() if env_file.exists() else "")
+
+
+@pytest.mark.parametrize("program", ["ticket", "communication", "file", "worker", "events", "ticket-relay"])
+def test_a_process_holds_neither_another_services_secrets_nor_the_private_key(stack_env, run_dir, program):
+    from hdms_platform.processes import SERVICE_OF
+
+    service = SERVICE_OF.get(program, program)
+    private_key = Path(stack_env["JWT_PRIVATE_KEY_FILE"])
+    foreign = {
+        name: stack_env[name]
+        for name in ("USER_DB_PASSWORD", "TICKET_DB_PASSWORD", "COMMUNICATION_DB_PASSWORD", "FILE_DB_PASSWORD")
+        if name != f"{service.upper()}_DB_PASSWORD"
+    }
+    foreign |= {name: stack_env[name] for name in ("REDIS_ADMIN_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD", "POSTGRES_PASSWORD")}
+    foreign |= {"the private key file": str(private_key), "the private key": private_key.read_text().splitlines()[1]}
+    tree = _process_tree(read_pid(run_dir / f"{program}.pid"))
+    assert len(tree) >= (2 if program in ("ticket", "communication", "file", "worker") else 1)  # with its workers
+    for pid in tree:
+        held = _what_it_holds(pid)
+        assert stack_env[f"{service.upper()}_DB_PASSWORD"] in held  # its own: the check can see secrets
+        leaked = [name for name, value in foreign.items() if value in held]
+        assert not leaked, f"{program} (pid {pid}) holds {leaked}"
+
+
+def test_only_user_service_holds_the_private_key(stack_env, run_dir):
+    held = _what_it_holds(read_pid(run_dir / "user.pid"))
+    assert stack_env["JWT_PRIVATE_KEY_FILE"] in held and stack_env["REDIS_CHANNELS_PASSWORD"] not in held
+
+
+# -- 7. long-lived sockets obey the token --------------------------------------------------------
+
+
+def _short(person: Person, seconds: int, roles: tuple[str, ...] = ("customer",)) -> Person:
+    from hdms_platform.testing.tokens import make_access_token
+
+    token = make_access_token(user_id=uuid.UUID(person.user_id), email=person.email, roles=roles, expires_in=seconds)
+    return Person(person.email, token, person.user_id)
+
+
+@pytest.mark.asyncio
+async def test_a_socket_is_closed_with_4401_when_its_token_expires(desk):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    started = time.monotonic()
+    assert await close_code(desk.socket(_short(customer, 3), ticket["id"]), timeout=10) == 4401
+    assert 2 < time.monotonic() - started < 8
+
+
+@pytest.mark.asyncio
+async def test_a_fresh_token_sent_in_band_keeps_the_socket_open(desk):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    async with desk.socket(_short(customer, 3), ticket["id"]) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": _short(customer, 120).token}))
+        assert (await next_message(ws, where=lambda m: m["type"] == "auth.ok"))["expires_at"] > time.time() + 60
+        await asyncio.sleep(4)  # past the first token's expiry
+        desk.comment(customer, ticket["id"], "still listening")
+        event = await next_message(ws, where=lambda m: m["type"] == "comment.added")
+        assert event["data"]["comment"]["body"] == "still listening"
+
+
+@pytest.mark.asyncio
+async def test_in_band_tokens_of_another_user_or_a_lost_role_close_the_socket(desk):
+    customer, other = desk.customer(), desk.customer()
+    ticket = desk.ticket(customer)
+    async with desk.socket(customer, ticket["id"]) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": other.token}))
+        assert await close_code_of(ws) == 4401
+    agent = desk.agent()
+    async with desk.socket(agent, ticket["id"]) as ws:  # demoted: the next token says customer only
+        await ws.send(json.dumps({"type": "auth", "token": _short(agent, 120, roles=("customer",)).token}))
+        assert await close_code_of(ws) == 4403
+
+
+async def close_code_of(ws) -> int:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else -1
+
+
+@pytest.mark.asyncio
+async def test_a_client_flooding_messages_is_closed_with_4429(desk):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    async with desk.socket(customer, ticket["id"]) as ws:
+        for _ in range(60):
+            try:
+                await ws.send(json.dumps({"type": "presence", "state": "viewing"}))
+            except Exception:  # noqa: BLE001 - the server may already have closed it
+                break
+        assert await close_code_of(ws) == 4429
+
+
+@pytest.mark.asyncio
+async def test_a_message_over_the_size_limit_closes_the_socket_with_1009(desk):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    async with desk.socket(customer, ticket["id"]) as ws:
+        await ws.send(json.dumps({"type": "presence", "state": "x" * 100_000}))
+        assert await close_code_of(ws) == 1009
+
+
+@pytest.mark.asyncio
+async def test_a_browser_origin_not_allowed_is_refused_at_the_handshake(desk, stack_env):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    url = f"{desk.ws}/ws/tickets/{ticket['id']}/"
+    protocols = ["hdms", f"access_token.{customer.token}"]
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, subprotocols=protocols, origin="https://evil.example", open_timeout=5):
+            pass
+    assert refused.value.response.status_code == 403
+    own = f"http://localhost:{stack_env['COMMUNICATION_SERVICE_PORT']}"
+    async with connect(url, subprotocols=protocols, origin=own, open_timeout=5) as ws:
+        await ws.send(json.dumps({"type": "presence", "state": "viewing"}))
+        assert (await next_message(ws))["type"] == "presence"
+
+
+@pytest.mark.asyncio
+async def test_presence_shows_customers_no_staff_email(desk):
+    customer, agent = desk.customer(), desk.agent()
+    ticket = desk.ticket(customer)
+    async with desk.socket(customer, ticket["id"]) as mine, desk.socket(agent, ticket["id"]) as theirs:
+        await theirs.send(json.dumps({"type": "presence", "state": "replying"}))
+        seen = await next_message(mine, where=lambda m: m["type"] == "presence" and m["viewers"])
+        assert seen["viewers"][0]["user_id"] == agent.user_id and agent.email not in json.dumps(seen)
+        await mine.send(json.dumps({"type": "presence", "state": "viewing"}))  # after: heartbeats do not lock
+        seen = await next_message(mine, where=lambda m: m["type"] == "presence" and len(m["viewers"]) == 2)
+        assert agent.email not in json.dumps(seen) and customer.email in json.dumps(seen)
+        staff_view = await next_message(theirs, where=lambda m: m["type"] == "presence" and len(m["viewers"]) == 2)
+        assert agent.email in json.dumps(staff_view) and customer.email in json.dumps(staff_view)
+
+
+# -- 8. files ---------------------------------------------------------------------------------------
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_the_image_pixel_limit_is_exact(desk):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    over = upload(desk, customer, ticket["id"], "wide.png", _png((40_001, 1_000)), "image/png")  # 40,001,000 pixels
+    at = upload(desk, customer, ticket["id"], "ok.png", _png((40_000, 1_000)), "image/png")  # exactly the limit
+    assert over.status_code == at.status_code == 201, (over.text, at.text)
+    rejected = wait_status(desk, customer, over.json()["id"], {"ready", "rejected"}, timeout=60)
+    assert rejected["status"] == "rejected" and "pixels" in rejected["rejection_reason"], rejected
+    assert wait_status(desk, customer, at.json()["id"], {"ready", "rejected"}, timeout=60)["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Dear support,\nmy screen shows <img src=x onerror=alert(document.domain)> since Monday.\n",
+        b"log line\n" * 2000 + b"<a href=javascript:alert(1)>click</a>\n",  # markup past the first 8 KB
+        b"<p onmouseover=alert(1)>hello</p>",
+    ],
+    ids=["img-onerror", "markup-after-8KB", "paragraph-handler"],
+)
+def test_markup_anywhere_in_a_text_upload_is_refused(desk, content):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    response = upload(desk, customer, ticket["id"], "notes.txt", content, "text/plain")
+    assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type", response.text
+
+
+@pytest.mark.parametrize("name", ["..", "...", "/", "..\\..", "???"])
+def test_a_filename_that_reduces_to_nothing_gets_a_safe_name(desk, name):
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    response = upload(desk, customer, ticket["id"], name, b"plain words\n", "text/plain")
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "attachment.txt"
+
+
+# -- 9. smaller ones ------------------------------------------------------------------------------
+
+
+def test_logout_racing_a_refresh_leaves_no_live_token_in_the_family(desk):
+    customer = desk.customer()
+    survivors = []
+    for _ in range(25):
+        tokens = httpx.post(
+            f"{desk.urls['user']}/api/v1/auth/login/", json={"email": customer.email, "password": PASSWORD}, timeout=10
+        ).json()
+        headers = {"Authorization": f"Bearer {tokens['access']}"}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            refreshed = pool.submit(httpx.post, f"{desk.urls['user']}/api/v1/auth/refresh/", json={"refresh": tokens["refresh"]})
+            logout = pool.submit(
+                httpx.post, f"{desk.urls['user']}/api/v1/auth/logout/", json={"refresh": tokens["refresh"]}, headers=headers
+            )
+            refreshed, logout = refreshed.result(), logout.result()
+        assert logout.status_code == 204, logout.text
+        if refreshed.status_code == 200:
+            again = httpx.post(f"{desk.urls['user']}/api/v1/auth/refresh/", json={"refresh": refreshed.json()["refresh"]})
+            survivors += [again.status_code] if again.status_code == 200 else []
+    assert not survivors, f"{len(survivors)} of 25 logouts left a live refresh token behind"
+
+
+def test_a_missing_hdms_settings_stops_start_up_naming_it(tmp_dir, stack_env):
+    env_file = tmp_dir / "no-settings.env"
+    lines = Path(os.environ["HDMS_ENV_FILE"]).read_text().splitlines()
+    env_file.write_text("\n".join(line for line in lines if not line.startswith("HDMS_SETTINGS=")) + "\n")
+    result = manage("ticket", "check", extra_env={"HDMS_ENV_FILE": str(env_file)})
+    assert result.returncode != 0 and "HDMS_SETTINGS" in result.stderr, result.stderr[-500:]

@@ -120,7 +120,9 @@ def test_taken_port_names_the_port_and_variable(tmp_dir):
 
 def test_missing_password_names_the_variable(tmp_dir):
     env_file = write_env(tmp_dir / "env", {"HDMS_DATA_DIR": str(tmp_dir / "data"), "HDMS_STACK_MODE": "native"})
-    env_file.write_text("\n".join(line for line in env_file.read_text().splitlines() if not line.startswith("REDIS_CACHE_PASSWORD=")))
+    env_file.write_text(
+        "\n".join(line for line in env_file.read_text().splitlines() if not line.startswith("REDIS_CACHE_PASSWORD="))
+    )
     result = stack("start", env_file=env_file)
     assert result.returncode == 2
     assert "REDIS_CACHE_PASSWORD is not set" in result.stderr

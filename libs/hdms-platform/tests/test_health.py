@@ -34,4 +34,5 @@ def test_ready_names_the_failed_dependency(client, settings):
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["failed"] == ["cache"]
-    assert "error" in response.json()["checks"]["cache"]
+    assert response.json()["checks"]["cache"]["error"] == "unavailable"
+    assert "127.0.0.1" not in response.content.decode() and "Error" not in response.content.decode()

@@ -43,10 +43,11 @@ def test_a_failed_publish_keeps_the_event_and_everything_after_it(actors, ticket
 
 def test_the_publisher_puts_a_real_task_on_communication_services_queue(actors, ticket):
     import redis
-    from django_redis import get_redis_connection  # noqa: F401  (the broker is db 2, not the cache)
 
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    name = queue("communication")
+    from hdms_platform.settings import REDIS_KEY_PREFIX
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)  # the broker role's own ACL user, db 2
+    name = REDIS_KEY_PREFIX["broker"] + queue("communication")  # kombu's global_keyprefix
     broker.delete(name)
     try:
         ids = _three_events(actors, ticket)

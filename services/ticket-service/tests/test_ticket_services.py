@@ -113,9 +113,10 @@ def test_assign_and_unassign(actors, ticket):
 
 
 def test_create_writes_ticket_history_and_event_together(actors):
-    response = actors["customer_a"].client.post("/api/v1/tickets/", {"subject": "Printer", "priority": "high"}, format="json")
+    response = actors["customer_a"].client.post("/api/v1/tickets/", {"subject": "Printer"}, format="json")
     assert response.status_code == 201
     body = response.json()
+    assert body["priority"] == "normal"
     assert body["reference"] == f"HD-{body['number']:06d}" and body["status"] == "open"
     event = OutboxEvent.objects.get(ticket_id=body["id"])
     assert event.type == "ticket.created" and event.payload["id"] == str(event.id)
@@ -195,3 +196,12 @@ def test_a_connection_lost_mid_request_is_a_503_saying_the_outcome_is_unknown(tr
     finally:
         connection.close()
     assert lost.status_code == 503 and "unknown" in lost.data["error"]["message"]
+
+
+def test_only_staff_set_priority_when_opening_a_ticket(actors):
+    """The same rule as editing: a customer cannot open a ticket as urgent."""
+    refused = actors["customer_a"].client.post("/api/v1/tickets/", {"subject": "Mine first", "priority": "urgent"}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    assert not Ticket.objects.filter(subject="Mine first").exists()
+    allowed = actors["agent"].client.post("/api/v1/tickets/", {"subject": "Triaged", "priority": "urgent"}, format="json")
+    assert allowed.status_code == 201 and allowed.json()["priority"] == "urgent"

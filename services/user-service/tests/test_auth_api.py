@@ -129,8 +129,30 @@ def test_attempts_per_address_are_limited_across_accounts(make_user, login):
 
 
 def test_login_works_with_redis_down(settings, make_user, login):
-    """The limiter fails open: a cache outage must not lock everyone out."""
+    """Sign-in needs no Redis: its counters live in PostgreSQL."""
     dead = {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
     settings.CACHES = {**settings.CACHES, "default": dead}
     make_user("alice@example.com")
     assert login("alice@example.com").status_code == 200
+
+
+def test_registration_costs_the_same_for_a_new_and_a_taken_email(api, make_user, settings):
+    """The production hasher (PBKDF2), not the tests' MD5: the two paths' medians must match."""
+    import statistics
+    import time
+    import uuid
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    make_user("taken@example.com")
+
+    def register(email: str) -> float:
+        started = time.perf_counter()
+        assert api.post("/api/v1/auth/register/", {"email": email, "password": PASSWORD}, format="json").status_code == 202
+        return time.perf_counter() - started
+
+    new, taken = [], []
+    for _ in range(5):  # interleaved, so machine load hits both alike
+        new.append(register(f"n-{uuid.uuid4().hex[:8]}@example.com"))
+        taken.append(register("taken@example.com"))
+    ratio = statistics.median(taken) / statistics.median(new)
+    assert 0.75 < ratio < 1.33, f"taken/new median time ratio {ratio:.2f} (new {new}, taken {taken})"

@@ -81,3 +81,14 @@ def test_admin_role_changes_validate_input(signed_in):
     assert admin.put(f"/api/v1/users/{User().id}/roles/", {"roles": ["agent"]}, format="json").status_code == 404
     response = admin.put(f"/api/v1/users/{admin_user.id}/roles/", {"roles": ["agent"]}, format="json")
     assert response.status_code == 400 and "roles" in response.json()["error"]["fields"]
+
+
+def test_the_merged_settings_are_capped_not_only_each_patch(bearer, make_user, login, settings):
+    settings.USER_SETTINGS_MAX_BYTES = 1000
+    make_user("alice@example.com")
+    client = bearer(login("alice@example.com").json()["access"])
+    for n in range(3):
+        assert client.patch("/api/v1/users/me/", {"settings": {f"k{n}": "x" * 300}}, format="json").status_code == 200
+    refused = client.patch("/api/v1/users/me/", {"settings": {"k3": "x" * 300}}, format="json")
+    assert refused.status_code == 400 and "settings" in refused.json()["error"]["fields"]
+    assert sorted(client.get("/api/v1/users/me/").json()["settings"]) == ["k0", "k1", "k2"]  # nothing lost

@@ -56,6 +56,7 @@ class TokenUser:
     email: str
     roles: tuple[str, ...] = field(default_factory=tuple)
     token: str = ""
+    expires_at: float = 0.0  # the token's `exp` (Unix time); long-lived sockets close then
 
     is_authenticated = True
     is_anonymous = False
@@ -108,7 +109,7 @@ def user_from_token(token: str) -> TokenUser:
     except (ValueError, TypeError):
         raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid") from None
     roles = tuple(r for r in claims.get("roles", []) if r in ROLES)
-    return TokenUser(id=user_id, email=str(claims.get("email", "")), roles=roles, token=token)
+    return TokenUser(id=user_id, email=str(claims.get("email", "")), roles=roles, token=token, expires_at=float(claims["exp"]))
 
 
 class AccessTokenAuthentication(authentication.BaseAuthentication):

@@ -6,8 +6,10 @@ Its own module: DRF reads the setting while `rest_framework.views` is imported, 
 
 from __future__ import annotations
 
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import DataAndFiles, JSONParser, MultiPartParser
 
 
 class StrictJSONParser(JSONParser):
@@ -40,3 +42,30 @@ def _check_storable(value, depth: int = 0) -> None:
     elif isinstance(value, list):
         for item in value:
             _check_storable(item, depth + 1)
+
+
+class _NamedUploadsParser(DjangoMultiPartParser):
+    """Django drops a file part whose name sanitises to nothing ("..", "/"), which reads as "no
+    file was submitted"; keep the file and let the service give it a safe name instead."""
+
+    def sanitize_file_name(self, file_name):
+        return super().sanitize_file_name(file_name) or "attachment"
+
+
+class MultiPartUploadParser(MultiPartParser):
+    """multipart/form-data uploads: DRF's parser with the naming rule above."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = parser_context["request"]
+        meta = {**request.META, "CONTENT_TYPE": media_type}
+        try:
+            data, files = _NamedUploadsParser(meta, stream, request.upload_handlers, get_encoding(parser_context)).parse()
+        except MultiPartParserError as exc:
+            raise exceptions.ParseError(f"Multipart form parse error - {exc}") from None
+        return DataAndFiles(data, files)
+
+
+def get_encoding(parser_context) -> str:
+    from django.conf import settings
+
+    return parser_context.get("encoding", settings.DEFAULT_CHARSET)

@@ -15,9 +15,29 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .settings import SECRET_VARIABLES, service_secrets
 from .stack import EXIT_PORT, REPO, Config, StackError, port_in_use, process_alive, read_pid, say, wait_until
 
 SERVICES = ("user", "ticket", "communication", "file")
+# Whose secrets each program gets: a worker or relay holds exactly what its service holds.
+SERVICE_OF = {"worker": "file", "events": "communication", "ticket-relay": "ticket", "file-relay": "file"}
+
+
+def program_environment(config: Config, name: str) -> dict[str, str]:
+    """The environment one program starts with: its own secrets only, never another service's.
+
+    The launcher's env file holds every secret; each program gets a copy without the secrets it
+    must not hold (run/<program>.env, 0600), and those variables are dropped from the inherited
+    environment too.
+    """
+    withheld = set(SECRET_VARIABLES) - service_secrets(SERVICE_OF.get(name, name))
+    scoped = config.data_dir / "run" / f"{name}.env"
+    lines = config.env_file.read_text().splitlines() if config.env_file.exists() else []
+    scoped.touch(mode=0o600)
+    scoped.chmod(0o600)
+    scoped.write_text("".join(f"{line}\n" for line in lines if line.split("=", 1)[0].strip() not in withheld))
+    env = {key: value for key, value in os.environ.items() if key not in withheld}
+    return {**env, "PYTHONUNBUFFERED": "1", "HDMS_ENV_FILE": str(scoped)}
 
 
 def venv_bin(name: str) -> str:
@@ -46,6 +66,8 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "off",
                 "--timeout-graceful-shutdown",
                 "5",
+                "--ws-max-size",  # a bigger client message closes the socket with 1009
+                config.get("WEBSOCKET_MAX_MESSAGE_BYTES", "16384"),
             ]
         else:
             argv = [
@@ -102,9 +124,6 @@ def start(config: Config, names: list[str]) -> None:
     data = config.data_dir
     (data / "run").mkdir(parents=True, exist_ok=True)
     (data / "log").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if "HDMS_ENV_FILE" not in env and config.env_file.exists():
-        env["HDMS_ENV_FILE"] = str(config.env_file)
     table = commands(config)
     launched: list[tuple[str, int | None, float]] = []
     for name in names:
@@ -122,6 +141,7 @@ def start(config: Config, names: list[str]) -> None:
                 EXIT_PORT,
             )
         log = open(data / "log" / f"{name}.log", "ab")
+        env = program_environment(config, name)
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         pidfile.write_text(str(process.pid))
         launched.append((name, port, started))

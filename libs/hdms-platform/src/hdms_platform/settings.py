@@ -37,6 +37,14 @@ def _check_service(service: str) -> None:
         raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
 
 
+# Which Redis roles each service uses: its settings declare these, and only these roles' passwords
+# are handed to its processes (see service_secrets).
+SERVICE_REDIS_ROLES = {
+    "user": ("cache",),
+    "ticket": ("cache", "broker"),
+    "communication": ("cache", "channels", "broker"),
+    "file": ("cache", "broker"),
+}
 REDIS_URL_VARIABLE = {"cache": "REDIS_CACHE_URL", "channels": "CHANNEL_LAYER_URL", "broker": "CELERY_BROKER_URL"}
 # Each role has its own Redis ACL user, allowed only keys (and pub/sub channels) under its prefix
 # and no dangerous commands (config/redis/acl.py writes the rules).
@@ -58,6 +66,30 @@ def redis_url(role: str, env: Env = default_env) -> str:
 def redis_urls(env: Env = default_env) -> dict[str, str]:
     """Every role's URL (tooling that checks all three; a service asks only for its own)."""
     return {role: redis_url(role, env) for role in REDIS_DB}
+
+
+SECRET_VARIABLES = (
+    "DJANGO_SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "PGBOUNCER_ADMIN_PASSWORD",
+    "JWT_PRIVATE_KEY",
+    "JWT_PRIVATE_KEY_FILE",
+    *(f"{s.upper()}_DB_PASSWORD" for s in SERVICES),
+    *(f"REDIS_{role.upper()}_PASSWORD" for role in ("admin", *REDIS_DB)),
+)
+
+
+def service_secrets(service: str) -> set[str]:
+    """The secrets one service's processes (web, workers, relay) need. Everything else in
+    SECRET_VARIABLES is withheld from them: another service's database password, the Redis admin
+    and other roles' passwords, PgBouncer's admin, and the token-signing private key (user-service
+    only; the others verify with the public key)."""
+    _check_service(service)
+    own = {"DJANGO_SECRET_KEY", f"{service.upper()}_DB_PASSWORD"}
+    own |= {f"REDIS_{role.upper()}_PASSWORD" for role in SERVICE_REDIS_ROLES[service]}
+    if service == "user":
+        own |= {"JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE"}
+    return own
 
 
 def pgbouncer_address(env: Env = default_env) -> tuple[str, int]:

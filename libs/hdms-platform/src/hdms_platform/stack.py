@@ -524,12 +524,16 @@ class NativeStack:
         started = time.monotonic()
         secrets = self.secrets()
         password = secrets["redis_admin_password"]
-        conf = (REPO / "config/redis/redis.conf").read_text() + (
-            "\n# --- set by hdms_platform.stack from the environment ---\n"
-            f"bind {self.redis_host}\nport {self.redis_port}\n"
-            f"dir {self.data / 'redis'}\npidfile {self.redis_pidfile}\nlogfile {self.log / 'redis.log'}\n"
-            f"daemonize yes\nmaxmemory {self.config.get('REDIS_MAXMEMORY', '256mb')}\n"
-        ) + render_redis_acl({role: secrets[f"redis_{role}_password"] for role in REDIS_ROLE_USERS})
+        conf = (
+            (REPO / "config/redis/redis.conf").read_text()
+            + (
+                "\n# --- set by hdms_platform.stack from the environment ---\n"
+                f"bind {self.redis_host}\nport {self.redis_port}\n"
+                f"dir {self.data / 'redis'}\npidfile {self.redis_pidfile}\nlogfile {self.log / 'redis.log'}\n"
+                f"daemonize yes\nmaxmemory {self.config.get('REDIS_MAXMEMORY', '256mb')}\n"
+            )
+            + render_redis_acl({role: secrets[f"redis_{role}_password"] for role in REDIS_ROLE_USERS})
+        )
         changed = self.write_private(self.data / "redis" / "redis.conf", conf)
         pid = read_pid(self.redis_pidfile)
         if process_alive(pid, "redis-server"):

@@ -30,7 +30,8 @@ def wsgi_application():
 def settings_module() -> str:
     from .env import env
 
-    return f"core.settings.{env.choice('HDMS_SETTINGS', ('dev', 'test', 'prod', 'bench'), 'dev')}"
+    # Required, no default: a forgotten variable must stop start-up, not mean DEBUG on a server.
+    return f"core.settings.{env.choice('HDMS_SETTINGS', ('dev', 'test', 'prod', 'bench'))}"
 
 
 def asgi_http_application():

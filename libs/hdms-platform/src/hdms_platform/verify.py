@@ -161,7 +161,10 @@ def cache_checks() -> list[Result]:
 
         results.append(
             run_check(
-                "cache", service, round_trip, "is Redis up (REDIS_HOST/REDIS_PORT), REDIS_CACHE_PASSWORD right, REDIS_CACHE_URL valid?"
+                "cache",
+                service,
+                round_trip,
+                "is Redis up (REDIS_HOST/REDIS_PORT), REDIS_CACHE_PASSWORD right, REDIS_CACHE_URL valid?",
             )
         )
     return results

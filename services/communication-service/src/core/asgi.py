@@ -11,7 +11,13 @@ from hdms_platform.startup import asgi_http_application  # noqa: E402
 http_application = asgi_http_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-from apps.conversations.routing import websocket_urlpatterns  # noqa: E402
+from apps.conversations.routing import BrowserOriginValidator, websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": http_application, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter(
+    {
+        "http": http_application,
+        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns), settings.WEBSOCKET_ALLOWED_ORIGINS),
+    }
+)

@@ -1,3 +1,5 @@
+import logging
+
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -5,6 +7,8 @@ from django.views.decorators.http import require_GET
 
 from .. import cache as cache_counters
 from .checks import run_readiness
+
+logger = logging.getLogger("hdms.health")
 
 
 @never_cache
@@ -18,6 +22,11 @@ def live(request):
 def ready(request):
     checks = run_readiness(list(settings.HDMS_READINESS))
     failed = sorted(name for name, result in checks.items() if not result["ok"])
+    for name in failed:
+        # The reason (exception text, host names, ports) goes to the log, never into the answer:
+        # readiness is reachable by anyone who can reach the service.
+        logger.warning("readiness: %s failed: %s", name, checks[name].pop("error", "unknown"))
+        checks[name]["error"] = "unavailable"
     body = {
         "status": "fail" if failed else "ok",
         "service": settings.HDMS_SERVICE,

@@ -5,23 +5,37 @@ never in the URL, so it does not end up in access logs. A reconnecting client ad
 `?last_event_id=<seq>` (not a secret) and first receives every event it missed, in order.
 
 Server → client messages: ticket events (`{"type": "comment.added", "seq": 42, ...}`),
-`{"type": "replay.done", "last_event_id": N, "replayed": k}` after a reconnect, `presence`, `error`.
+`{"type": "replay.done", "last_event_id": N, "replayed": k}` after a reconnect, `presence`,
+`{"type": "auth.ok", "expires_at": T}`, `error`.
 Client → server: `{"type": "presence", "state": "viewing" | "replying"}` every few seconds
-(a heartbeat: a viewer who stops sending drops out after PRESENCE_TTL_SECONDS).
+(a heartbeat: a viewer who stops sending drops out after PRESENCE_TTL_SECONDS), and
+`{"type": "auth", "token": "<access token>"}` to go on past the current token's expiry: a fresh
+token of the same user (from /auth/refresh/), checked like the first, access to the ticket asked
+again with it.
 
-Close codes: 4401 no or bad token · 4403 no access to this ticket (also unknown tickets) ·
-1013 try again later: the access rule could not be asked (ticket-service down), or the channel
-layer (Redis) failed — at connect, or later while the socket was open. After a 1013 the client
-reconnects with `?last_event_id=` and the replay (from PostgreSQL) fills what it missed.
+The socket obeys its token: it is closed with 4401 when the token expires unless a fresh one
+arrived in-band before, so a revoked session or a changed role reaches open sockets within one
+access-token lifetime. Client messages are rate-limited per socket (a burst of
+WEBSOCKET_MESSAGE_BURST, refilled at WEBSOCKET_MESSAGES_PER_SECOND) and size-limited by the
+server (uvicorn --ws-max-size: 1009 above it); browsers' Origin must be allowed (routing.py).
+
+Close codes: 4401 no, bad or expired token · 4403 no access to this ticket (also unknown
+tickets) · 4429 too many messages · 1009 message too big · 1013 try again later: the access
+rule could not be asked (ticket-service down), or the channel layer (Redis) failed — at connect,
+or later while the socket was open. After a 1013 the client reconnects with `?last_event_id=`
+and the replay (from PostgreSQL) fills what it missed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -35,6 +49,7 @@ SUBPROTOCOL = "hdms"
 TOKEN_PREFIX = "access_token."
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY_MESSAGES = 4429
 CLOSE_TRY_AGAIN_LATER = 1013
 PRESENCE_STATES = ("viewing", "replying")
 # Redis failing (refused, reset, timed out) — not any OSError: a client that vanished is not news
@@ -60,6 +75,8 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         self.group = None
         self.last_seq = 0
         self.announced = False  # sent presence at least once: only then does leaving concern the group
+        self.expiry = None  # the task that closes the socket when the token expires
+        self.allowance, self.allowance_at = float(settings.WEBSOCKET_MESSAGE_BURST), time.monotonic()
         token = next((p[len(TOKEN_PREFIX) :] for p in self.scope.get("subprotocols", []) if p.startswith(TOKEN_PREFIX)), "")
         self.ticket_id = self.scope["url_route"]["kwargs"]["ticket_id"]
         try:
@@ -78,6 +95,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         self.group = ticket_group(self.ticket_id)
         await self.accept(subprotocol=SUBPROTOCOL)
+        self._expire_with_token()
         after = self._last_event_id()
         if after is not None:
             await self._replay(after)
@@ -107,7 +125,47 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             self.last_seq = seq
         await self.send_json(event)
 
+    def _expire_with_token(self) -> None:
+        if self.expiry:
+            self.expiry.cancel()
+        self.expiry = asyncio.get_running_loop().create_task(self._close_at(self.user.expires_at))
+
+    async def _close_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        logger.info("socket closed: the access token of %s expired", self.user.id)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _reauthenticate(self, token: str) -> None:
+        """A fresh token of the same user replaces the current one; access is asked again with it."""
+        try:
+            user = user_from_token(token if isinstance(token, str) else "")
+            if user.id != self.user.id:
+                raise AuthenticationFailed("The token is another user's.")
+            allowed = await ticket_access_async(user=user, ticket_id=self.ticket_id)
+        except AuthenticationFailed:
+            return await self.close(code=CLOSE_UNAUTHENTICATED)
+        except AccessUnavailable:
+            return await self.close(code=CLOSE_TRY_AGAIN_LATER)
+        if not allowed:
+            return await self.close(code=CLOSE_FORBIDDEN)
+        self.user = user
+        self._expire_with_token()
+        await self.send_json({"type": "auth.ok", "expires_at": int(user.expires_at)})
+
+    def _within_rate(self) -> bool:
+        """Token bucket per socket: a burst, refilled at a steady rate."""
+        now = time.monotonic()
+        rate, burst = settings.WEBSOCKET_MESSAGES_PER_SECOND, settings.WEBSOCKET_MESSAGE_BURST
+        self.allowance = min(float(burst), self.allowance + (now - self.allowance_at) * rate)
+        self.allowance_at = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        return True
+
     async def disconnect(self, code):
+        if self.expiry:
+            self.expiry.cancel()
         if not self.group:
             return
         try:  # best effort: a membership left behind expires with the group (group_expiry)
@@ -118,7 +176,21 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         except CHANNEL_LAYER_ERRORS as exc:
             logger.warning("channel layer unavailable at disconnect: %s: %s", type(exc).__name__, exc)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Every client message counts against the rate first; what is not JSON is answered with
+        the same error as a wrong message (not a crashed consumer)."""
+        if not self._within_rate():
+            logger.warning("socket of %s closed: more than its message rate", self.user.id)
+            return await self.close(code=CLOSE_TOO_MANY_MESSAGES)
+        try:
+            content = await self.decode_json(text_data) if text_data else None
+        except ValueError:
+            content = None
+        await self.receive_json(content)
+
     async def receive_json(self, content, **kwargs):
+        if isinstance(content, dict) and content.get("type") == "auth":
+            return await self._reauthenticate(content.get("token"))
         if not isinstance(content, dict) or content.get("type") != "presence" or content.get("state") not in PRESENCE_STATES:
             await self.send_json(
                 {
@@ -141,4 +213,13 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         await self._send_event(event)
 
     async def presence_changed(self, message):
-        await self.send_json(message["event"])
+        await self.send_json(presence_for(self.user, message["event"]))
+
+
+def presence_for(user, presence: dict) -> dict:
+    """Agents and admins see who is there by email; a customer sees staff by role only, never
+    their addresses (a customer's own entry keeps its email)."""
+    if user.is_staff_member:
+        return presence
+    viewers = [v if v["user_id"] == str(user.id) else {k: x for k, x in v.items() if k != "email"} for v in presence["viewers"]]
+    return {**presence, "viewers": viewers}

@@ -15,9 +15,15 @@ INSTALLED_APPS = [*platform.INSTALLED_APPS, "channels", "apps.conversations"]
 ASGI_APPLICATION = "core.asgi.application"
 CHANNEL_LAYERS = platform.channel_layers(SERVICE)
 HDMS_READINESS = ["database", "cache", "channel_layer"]
-HDMS_REDIS_ROLES = ("cache", "channels", "broker")
+HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 TICKET_SERVICE_URL = platform.ticket_service_url()
 globals().update(platform.celery_config(SERVICE))  # consumes events from the other services' outboxes
 EVENT_REPLAY_SECONDS = env.int("EVENT_REPLAY_SECONDS", 24 * 60 * 60, min_value=60)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", 30, min_value=2)
+# Sockets: browsers' Origin must be one of these (empty: the hosts of DJANGO_ALLOWED_HOSTS, any
+# scheme and port); a client that sends no Origin (not a browser) is not affected.
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", []) or ALLOWED_HOSTS  # noqa: F821 (from common())
+# Client -> server messages per socket: a burst of this many, refilled at this rate per second.
+WEBSOCKET_MESSAGE_BURST = env.int("WEBSOCKET_MESSAGE_BURST", 20, min_value=1, max_value=1000)
+WEBSOCKET_MESSAGES_PER_SECOND = env.float("WEBSOCKET_MESSAGES_PER_SECOND", 2.0)

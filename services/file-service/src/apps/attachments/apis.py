@@ -7,11 +7,11 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hdms_platform.api import Conflict, Pagination, PayloadTooLarge
+from hdms_platform.parsers import MultiPartUploadParser
 
 from . import selectors, services
 from .models import Attachment
@@ -42,7 +42,7 @@ class AttachmentOutput(serializers.Serializer):
 
 class AttachmentListCreateApi(APIView):
     pagination_class = Pagination
-    parser_classes = [MultiPartParser]
+    parser_classes = [MultiPartUploadParser]
 
     class AttachmentUploadInput(serializers.Serializer):
         ticket_id = serializers.UUIDField()

@@ -29,6 +29,7 @@ class Attachment(models.Model):
     size = models.BigIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
     rejection_reason = models.CharField(max_length=200, blank=True, default="")
+    processing_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -10,12 +10,13 @@ import uuid
 from pathlib import PurePath
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from rest_framework import exceptions
 
 from hdms_platform.api import PayloadTooLarge
@@ -23,18 +24,23 @@ from hdms_platform.auth import TokenUser
 from hdms_platform.outbox.services import outbox_write
 
 from .models import Attachment
-from .sniff import EXTENSIONS, HEAD_BYTES, kind_of, sniff
+from .sniff import EXTENSIONS, HEAD_BYTES, kind_of, sniff, sniff_whole, text_with_markup
 
 logger = logging.getLogger("hdms.attachments")
 THUMBNAIL_SIZE = (256, 256)
-Image.MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused (decompression bombs), not processed
+MAX_IMAGE_PIXELS = 40_000_000  # larger images are refused (decompression bombs), checked exactly before decoding
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow's own guard as a second line (it only raises above twice this)
+PILLOW_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+MAX_PROCESSING_ATTEMPTS = 5  # a file that killed or hung the worker this often is rejected, not retried forever
 
 
 def safe_filename(name: str, mime: str) -> str:
     """Only the last path component, only safe characters, and the extension of what it really is."""
-    stem = PurePath(name.replace("\\", "/")).name
-    stem = get_valid_filename(PurePath(stem).stem.lstrip(".")) if stem else ""
-    stem = (stem or "attachment")[:100]
+    stem = PurePath(PurePath(name.replace("\\", "/")).name).stem.lstrip(".")
+    try:
+        stem = get_valid_filename(stem)[:100]
+    except SuspiciousFileOperation:  # nothing usable left ("..", "???"): a safe name, not a 400
+        stem = "attachment"
     return f"{stem}{EXTENSIONS.get(mime, '.bin')}"
 
 
@@ -45,7 +51,8 @@ def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attac
         raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
     head = upload.read(HEAD_BYTES)
     upload.seek(0)
-    mime = sniff(head)
+    mime = sniff_whole(head, upload.chunks())
+    upload.seek(0)
     if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
         raise exceptions.UnsupportedMediaType(
             mime,
@@ -84,33 +91,54 @@ def _enqueue_now(attachment_id: uuid.UUID) -> None:
 
 def _inspect(attachment: Attachment) -> dict:
     """Hash, size, real type and (for images) a thumbnail. Pure function of the stored bytes."""
-    digest, size, head = hashlib.sha256(), 0, b""
+    digest, size, head, markup, tail = hashlib.sha256(), 0, b"", False, b""
     with default_storage.open(attachment.storage_key, "rb") as stored:
         for chunk in iter(lambda: stored.read(1024 * 1024), b""):
             head = head or chunk[:HEAD_BYTES]
             digest.update(chunk)
             size += len(chunk)
+            markup = markup or text_with_markup([tail + chunk])
+            tail = chunk[-2:]
     mime = sniff(head)
+    if mime == "text/plain" and markup:  # already refused at upload; checked again on the stored bytes
+        mime = "text/html"
     found = {"sha256": digest.hexdigest(), "size": size, "mime": mime, "metadata": {}}
     if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
         return {**found, "rejection_reason": f"content is {mime}"}
     if mime.startswith("image/"):
         try:
-            with default_storage.open(attachment.storage_key, "rb") as stored:
-                Image.open(stored).verify()
-            with default_storage.open(attachment.storage_key, "rb") as stored:
-                image = Image.open(stored)
-                image.load()
-                found["metadata"] = {"width": image.width, "height": image.height}
-                image.thumbnail(THUMBNAIL_SIZE)
-                buffer = io.BytesIO()
-                image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG")
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            return {**found, "rejection_reason": f"not a valid image: {type(exc).__name__}"}
+            thumbnail = _thumbnail(attachment, mime, found["metadata"])
+        except Exception as exc:  # noqa: BLE001 - whatever the decoder does (bombs, MemoryError), the file is rejected
+            logger.warning("attachment %s rejected while decoding: %s: %s", attachment.id, type(exc).__name__, exc)
+            reason = f"image too large: {exc}" if isinstance(exc, ImageTooLarge) else f"not a valid image: {type(exc).__name__}"
+            return {**found, "rejection_reason": reason[:200]}
         key = f"thumbnails/{attachment.id}.png"
         default_storage.delete(key)  # idempotent: a second run replaces, never piles up copies
-        found["metadata"]["thumbnail_key"] = default_storage.save(key, ContentFile(buffer.getvalue()))
+        found["metadata"]["thumbnail_key"] = default_storage.save(key, ContentFile(thumbnail))
     return found
+
+
+class ImageTooLarge(ValueError):
+    pass
+
+
+def _thumbnail(attachment: Attachment, mime: str, metadata: dict) -> bytes:
+    """Open the image only as the format its bytes were sniffed as, refuse it above the pixel
+    limit before decoding a single pixel, and return a PNG thumbnail."""
+    formats = [PILLOW_FORMAT[mime]]
+    with default_storage.open(attachment.storage_key, "rb") as stored:
+        Image.open(stored, formats=formats).verify()
+    with default_storage.open(attachment.storage_key, "rb") as stored:
+        image = Image.open(stored, formats=formats)
+        pixels = image.width * image.height
+        if pixels > MAX_IMAGE_PIXELS:
+            raise ImageTooLarge(f"{pixels} pixels; the limit is {MAX_IMAGE_PIXELS}")
+        image.load()
+        metadata.update(width=image.width, height=image.height)
+        image.thumbnail(THUMBNAIL_SIZE)
+        buffer = io.BytesIO()
+        image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB").save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
@@ -120,9 +148,15 @@ def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
         attachment = Attachment.objects.select_for_update().filter(pk=attachment_id).first()
         if attachment is None or attachment.status in (Attachment.Status.READY, Attachment.Status.REJECTED):
             return attachment
-        attachment.status = Attachment.Status.PROCESSING
+        attachment.processing_attempts += 1
         attachment.updated_at = timezone.now()
-        attachment.save(update_fields=["status", "updated_at"])
+        if attachment.processing_attempts > MAX_PROCESSING_ATTEMPTS:  # it killed or hung the worker every time
+            attachment.status = Attachment.Status.REJECTED
+            attachment.rejection_reason = f"processing failed {MAX_PROCESSING_ATTEMPTS} times"
+            attachment.save(update_fields=["status", "rejection_reason", "processing_attempts", "updated_at"])
+            return attachment
+        attachment.status = Attachment.Status.PROCESSING
+        attachment.save(update_fields=["status", "processing_attempts", "updated_at"])
     if settings.HDMS_FAULT_SLOW_PROCESSING_SECONDS:  # fault injection for the kill-mid-task tests; 0 in production
         time.sleep(settings.HDMS_FAULT_SLOW_PROCESSING_SECONDS)
     found = _inspect(attachment)

@@ -9,6 +9,10 @@ import filetype
 HEAD_BYTES = 8192
 # Markup a browser could render or run: refused even when it claims to be text.
 MARKUP = re.compile(rb"<\s*(!doctype|html|head|body|script|svg|iframe|object|embed|\?xml|math|style|meta|link)\b", re.I)
+# Anything a browser's HTML parser would take as the start of a tag or markup declaration: `<`
+# followed by a letter, `!` or `?`, or `</` and a letter. A text upload containing one anywhere is
+# HTML as far as we are concerned (`<img src=x onerror=...>` needs no <html> or <script>).
+TAG_START = re.compile(rb"<(?:[A-Za-z!?]|/[A-Za-z])")
 EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -26,6 +30,8 @@ def sniff(head: bytes) -> str:
         return kind.mime
     if MARKUP.search(head):
         return "image/svg+xml" if re.search(rb"<\s*svg\b", head, re.I) else "text/html"
+    if TAG_START.search(head):
+        return "text/html"
     if b"\x00" in head:
         return "application/octet-stream"
     try:
@@ -44,3 +50,21 @@ def kind_of(mime: str) -> str:
     if mime in ("application/pdf", "text/plain"):
         return "document"
     return "other"
+
+
+def text_with_markup(chunks) -> bool:
+    """Whether any chunk of a text file holds a tag start; a match may span two chunks."""
+    tail = b""
+    for chunk in chunks:
+        if TAG_START.search(tail + chunk):
+            return True
+        tail = chunk[-2:]
+    return False
+
+
+def sniff_whole(head: bytes, chunks) -> str:
+    """`sniff(head)`, and for text the whole content read for markup, not only its head."""
+    mime = sniff(head)
+    if mime == "text/plain" and text_with_markup(chunks):
+        return "text/html"
+    return mime

@@ -14,7 +14,7 @@ globals().update(platform.celery_config(SERVICE))
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.attachments"]
 HDMS_READINESS = ["database", "cache", "broker"]
-HDMS_REDIS_ROLES = ("cache", "broker")
+HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 
 MEDIA_ROOT = env.str("FILE_STORAGE_DIR", str(BASE_DIR.parents[1] / "media"))

@@ -84,7 +84,9 @@ class TicketListCreateApi(APIView):
     class TicketCreateInput(serializers.Serializer):
         subject = serializers.CharField(max_length=200)
         description = serializers.CharField(max_length=20000, required=False, allow_blank=True, default="")
-        priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False, default=Ticket.Priority.NORMAL)
+        priority = serializers.ChoiceField(
+            choices=Ticket.Priority.choices, required=False, help_text="agents and admins only; normal when left out"
+        )
         requester_id = serializers.UUIDField(required=False, help_text="agents and admins: open on a customer's behalf")
 
     @extend_schema(

@@ -96,11 +96,14 @@ def ticket_create(
     actor: TokenUser,
     subject: str,
     description: str = "",
-    priority: str = Ticket.Priority.NORMAL,
+    priority: str | None = None,
     requester_id: uuid.UUID | None = None,
 ) -> Ticket:
     if requester_id and requester_id != actor.id and not actor.is_staff_member:
         raise exceptions.PermissionDenied("Customers open tickets for themselves only (requester_id).")
+    if priority is not None and not actor.is_staff_member:  # the same rule as ticket_update
+        raise exceptions.PermissionDenied("Only agents and admins set a ticket's priority.")
+    priority = priority or Ticket.Priority.NORMAL
     with transaction.atomic():
         ticket = Ticket.objects.create(
             subject=subject, description=description, priority=priority, requester_id=requester_id or actor.id

@@ -12,7 +12,7 @@ globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.tickets"]
 HDMS_READINESS = ["database", "cache"]
-HDMS_REDIS_ROLES = ("cache", "broker")
+HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 globals().update(platform.celery_config(SERVICE))  # sends outbox events to communication-service's queue
 HDMS_OUTBOX_PUBLISHER = "apps.tickets.events.publish"
 HDMS_JWT_PUBLIC_KEY = auth.public_key()

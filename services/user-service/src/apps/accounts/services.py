@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
@@ -103,6 +104,18 @@ def user_login(*, email: str, password: str, address: str, user_agent: str = "")
         return _issue(user, user_agent=user_agent)
 
 
+def _lock_family(family: uuid.UUID) -> None:
+    """Serialise refresh and logout of one token family until the transaction ends.
+
+    Without it a logout racing a refresh could miss the session the refresh was inserting (the
+    logout's UPDATE does not see rows committed after it started) and leave a live token in a
+    logged-out family. A transaction-level advisory lock is safe under PgBouncer's transaction
+    pooling: it is released at COMMIT, on the same server connection.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"session-family:{family}"])
+
+
 def _revoke_family(family: uuid.UUID) -> int:
     return Session.objects.filter(family=family, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
@@ -114,10 +127,12 @@ def session_refresh(*, refresh_token: str, user_agent: str = "") -> IssuedTokens
     both the thief and the victim must sign in again.
     """
     digest = refresh_token_hash(refresh_token)
+    family = Session.objects.filter(token_hash=digest).values_list("family", flat=True).first()
+    if family is None:
+        raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
     with transaction.atomic():
-        session = Session.objects.select_for_update().select_related("user").filter(token_hash=digest).first()
-        if session is None:
-            raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
+        _lock_family(family)
+        session = Session.objects.select_for_update().select_related("user").get(token_hash=digest)
         if session.revoked_at is None:
             if session.expires_at <= timezone.now() or not session.user.is_active:
                 raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
@@ -134,7 +149,9 @@ def session_logout(*, user_id: uuid.UUID, refresh_token: str) -> None:
     session = Session.objects.filter(token_hash=refresh_token_hash(refresh_token), user_id=user_id).first()
     if session is None:
         raise exceptions.ValidationError({"refresh": ["Unknown refresh token for this user."]})
-    _revoke_family(session.family)
+    with transaction.atomic():
+        _lock_family(session.family)
+        _revoke_family(session.family)
 
 
 def user_update_settings(*, user: User, changes: dict) -> User:
@@ -142,7 +159,13 @@ def user_update_settings(*, user: User, changes: dict) -> User:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         merged = {**user.settings, **changes}
-        user.settings = {key: value for key, value in merged.items() if value is not None}
+        merged = {key: value for key, value in merged.items() if value is not None}
+        size = len(json.dumps(merged))
+        if size > settings.USER_SETTINGS_MAX_BYTES:  # the whole, not only this PATCH: many small ones add up
+            raise exceptions.ValidationError(
+                {"settings": [f"The merged settings would be {size} bytes of JSON; at most {settings.USER_SETTINGS_MAX_BYTES}."]}
+            )
+        user.settings = merged
         user.save(update_fields=["settings"])
     return user
 

@@ -14,7 +14,7 @@ globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "apps.accounts"]
 AUTH_USER_MODEL = "accounts.User"
 HDMS_READINESS = ["database", "cache"]
-HDMS_REDIS_ROLES = ("cache",)
+HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 HDMS_JWT_PRIVATE_KEY = auth.private_key()
