@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     scrub_environment()
     state = Path(tempfile.mkdtemp(prefix="hdms-bench-", dir="/tmp"))
     state.chmod(0o755)
-    pgb, redis = free_ports(2)
+    pgb, redis, gateway = free_ports(3)
     env_file = state / "bench.env"
     env_file.write_text(
         envfile.render(
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 "HDMS_DATA_DIR": str(state / "data"),
                 "PGBOUNCER_PORT": str(pgb),
                 "REDIS_PORT": str(redis),
+                "GATEWAY_PORT": str(gateway),
                 "PGBOUNCER_POOL_SIZE": "20",
                 "POSTGRES_MAX_CONNECTIONS": "600",
             },

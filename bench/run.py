@@ -156,7 +156,7 @@ class Bench:
         self.args = args
         self.state = Path(tempfile.mkdtemp(prefix="hdms-bench-", dir="/tmp"))
         self.state.chmod(0o755)
-        pgb, redis, *ports = free_ports(10)
+        pgb, redis, gateway, *ports = free_ports(11)
         keys = self.state / "keys"
         envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
         self.ports = dict(zip(("user", "ticket", "communication", "file", "cached", "pooled", "direct"), ports, strict=False))
@@ -170,6 +170,7 @@ class Bench:
                     "HDMS_SETTINGS": "prod",
                     "PGBOUNCER_PORT": str(pgb),
                     "REDIS_PORT": str(redis),
+                    "GATEWAY_PORT": str(gateway),
                     "PGBOUNCER_POOL_SIZE": "20",
                     "POSTGRES_MAX_CONNECTIONS": "600",
                     "SECURE_SSL_REDIRECT": "false",

@@ -27,11 +27,17 @@ class Person:
 
 
 class Helpdesk:
-    def __init__(self, env: dict[str, str]):
-        self.urls = {
-            s: f"http://127.0.0.1:{env[f'{s.upper()}_SERVICE_PORT']}" for s in ("user", "ticket", "communication", "file")
-        }
-        self.ws = f"ws://127.0.0.1:{env['COMMUNICATION_SERVICE_PORT']}"
+    def __init__(self, env: dict[str, str], *, through_gateway: bool = False):
+        """Each service on its own port, or (`through_gateway`) everything through the one front door."""
+        if through_gateway:
+            gateway = f"127.0.0.1:{env['GATEWAY_PORT']}"
+            self.urls = dict.fromkeys(("user", "ticket", "communication", "file"), f"http://{gateway}")
+            self.ws = f"ws://{gateway}"
+        else:
+            self.urls = {
+                s: f"http://127.0.0.1:{env[f'{s.upper()}_SERVICE_PORT']}" for s in ("user", "ticket", "communication", "file")
+            }
+            self.ws = f"ws://127.0.0.1:{env['COMMUNICATION_SERVICE_PORT']}"
 
     def call(self, service: str, method: str, path: str, who: Person | None = None, **kwargs) -> httpx.Response:
         headers = {"Authorization": f"Bearer {who.token}"} if who else {}

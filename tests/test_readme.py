@@ -28,7 +28,7 @@ def test_quickstart_runs_as_written():
     assert commands == ["make env", "make up", "make verify", "make down"]
     root = Path(tempfile.mkdtemp(prefix="hdms-readme-", dir="/tmp"))
     root.chmod(0o755)
-    pgb, rds, *ports = free_ports(6)
+    pgb, rds, gw, *ports = free_ports(7)
     keys = read_env_file(Path(os.environ["HDMS_ENV_FILE"]))  # the private stack's key pair, not the repo's
     env_file = write_env(
         root / "env",
@@ -37,6 +37,7 @@ def test_quickstart_runs_as_written():
             "HDMS_STACK_MODE": "native",
             "PGBOUNCER_PORT": str(pgb),
             "REDIS_PORT": str(rds),
+            "GATEWAY_PORT": str(gw),
             "JWT_PRIVATE_KEY_FILE": keys["JWT_PRIVATE_KEY_FILE"],
             "JWT_PUBLIC_KEY_FILE": keys["JWT_PUBLIC_KEY_FILE"],
             "FILE_STORAGE_DIR": str(root / "media"),

@@ -21,10 +21,16 @@ def second_stack():
 
     root = Path(tempfile.mkdtemp(prefix="hdms-stack2-", dir="/tmp"))
     root.chmod(0o755)
-    pgb, rds = free_ports(2)
+    pgb, rds, gw = free_ports(3)
     env_file = write_env(
         root / "env",
-        {"HDMS_DATA_DIR": str(root / "data"), "HDMS_STACK_MODE": "native", "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds)},
+        {
+            "HDMS_DATA_DIR": str(root / "data"),
+            "HDMS_STACK_MODE": "native",
+            "PGBOUNCER_PORT": str(pgb),
+            "REDIS_PORT": str(rds),
+            "GATEWAY_PORT": str(gw),
+        },
     )
     first = stack("start", env_file=env_file)
     assert first.returncode == 0, first.stderr
@@ -102,7 +108,7 @@ def test_taken_port_names_the_port_and_variable(tmp_dir):
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        (redis_port,) = free_ports(1)
+        redis_port, gateway_port = free_ports(2)
         env_file = write_env(
             tmp_dir / "env",
             {
@@ -110,6 +116,7 @@ def test_taken_port_names_the_port_and_variable(tmp_dir):
                 "HDMS_STACK_MODE": "native",
                 "PGBOUNCER_PORT": str(port),
                 "REDIS_PORT": str(redis_port),
+                "GATEWAY_PORT": str(gateway_port),
             },
         )
         result = stack("start", env_file=env_file)
@@ -132,10 +139,16 @@ def test_foreign_data_directory_is_refused_and_left_alone(tmp_dir):
     data = tmp_dir / "data"
     data.mkdir()
     (data / "precious.txt").write_text("keep me")
-    pgb, rds = free_ports(2)
+    pgb, rds, gw = free_ports(3)
     env_file = write_env(
         tmp_dir / "env",
-        {"HDMS_DATA_DIR": str(data), "HDMS_STACK_MODE": "native", "PGBOUNCER_PORT": str(pgb), "REDIS_PORT": str(rds)},
+        {
+            "HDMS_DATA_DIR": str(data),
+            "HDMS_STACK_MODE": "native",
+            "PGBOUNCER_PORT": str(pgb),
+            "REDIS_PORT": str(rds),
+            "GATEWAY_PORT": str(gw),
+        },
     )
     result = stack("start", env_file=env_file)
     assert result.returncode == 5

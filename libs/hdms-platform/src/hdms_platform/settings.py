@@ -24,6 +24,7 @@ REDIS_DB = {"cache": 0, "channels": 1, "broker": 2}
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -302,6 +303,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
         "MIDDLEWARE": [
             "hdms_platform.logging.RequestIdMiddleware",
             "django.middleware.security.SecurityMiddleware",
+            "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",  # APIs use bearer tokens (DRF exempts them)
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -315,6 +317,16 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             }
         ],
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 2 * 1024 * 1024,
+        # Static files (the Swagger UI's assets) are served by whitenoise in every environment:
+        # from the collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else
+        # straight from the apps' static folders (a native checkout).
+        "STATIC_URL": "/static/",
+        "STATIC_ROOT": base_dir / "staticfiles",
+        "WHITENOISE_USE_FINDERS": not (base_dir / "staticfiles").is_dir(),
+        "STORAGES": {
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+        },
         "LOGGING": logging_config(json=env.choice("LOG_FORMAT", ("console", "json"), "console") == "json", env=env),
         "DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS": True,
         "DJANGO_REDIS_LOGGER": "hdms.cache.ignored",

@@ -195,8 +195,20 @@ def find_postgres_bindir() -> Path | None:
     return None
 
 
+# (Debian package, the binary that shows it is installed). nginx is the gateway; chromium and
+# docker-compose are for `make test` (the Swagger UI rendered in a browser, compose files parsed
+# by a real compose implementation).
+NEEDED_PACKAGES = (
+    ("pgbouncer", "pgbouncer"),
+    ("redis-server", "redis-server"),
+    ("nginx-light", "nginx"),
+    ("chromium", "chromium"),
+    ("docker-compose", "docker-compose"),
+)
+
+
 def ensure_packages() -> None:
-    missing = [pkg for pkg, binary in (("pgbouncer", "pgbouncer"), ("redis-server", "redis-server")) if not shutil.which(binary)]
+    missing = [pkg for pkg, binary in NEEDED_PACKAGES if not shutil.which(binary)]
     if find_postgres_bindir() is None:
         missing.append("postgresql")
     if not missing:
@@ -284,6 +296,10 @@ class NativeStack:
                 )
                 raise StackError(f"{env_name} must not contain quotes, backslashes or spaces", EXIT_CONFIG)
         return values
+
+    def chown(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
 
     def write_private(self, path: Path, content: str) -> bool:
         """Write a file only the server user can read; return True when the content changed."""
@@ -569,10 +585,19 @@ class NativeStack:
             self.check_port(self.pgb_host, self.pgb_port, "PGBOUNCER_PORT", "PgBouncer")
         if not process_alive(read_pid(self.redis_pidfile), "redis-server"):
             self.check_port(self.redis_host, self.redis_port, "REDIS_PORT", "Redis")
+        gateway = self.gateway()
+        if not gateway.running:
+            self.check_port(gateway.host, gateway.port, "GATEWAY_PORT", "the gateway (nginx)")
         self.prepare_data_dir()
         self.start_postgres()
         self.start_pgbouncer()
         self.start_redis()
+        self.gateway().start()
+
+    def gateway(self):
+        from .gateway import Gateway  # the gateway module builds on this one
+
+        return Gateway(self)
 
     def stop_process(self, name: str, binary: str, pidfile: Path) -> None:
         started = time.monotonic()
@@ -592,6 +617,7 @@ class NativeStack:
             return
         self.bindir = find_postgres_bindir()
         self.user = run_as_user(self.config)
+        self.stop_process("gateway", "nginx", self.gateway().pidfile)
         self.stop_process("redis", "redis-server", self.redis_pidfile)
         self.stop_process("pgbouncer", "pgbouncer", self.pgb_pidfile)
         if self.bindir:
@@ -609,6 +635,7 @@ class NativeStack:
             ("postgres", self.bindir is not None and self.postgres_running(), f"socket {self.run}"),
             ("pgbouncer", process_alive(read_pid(self.pgb_pidfile), "pgbouncer"), f"{self.pgb_host}:{self.pgb_port}"),
             ("redis", process_alive(read_pid(self.redis_pidfile), "redis-server"), f"{self.redis_host}:{self.redis_port}"),
+            ("gateway", self.gateway().running, f"http://127.0.0.1:{self.gateway().port}"),
         ]
         for name, up, where in rows:
             print(f"{name:<12} {'up' if up else 'down':<6} {where}")

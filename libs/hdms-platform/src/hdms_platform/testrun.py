@@ -48,7 +48,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def private_env(state: Path) -> Path:
-    pgbouncer, redis, *service_ports = free_ports(6)
+    pgbouncer, redis, gateway, *service_ports = free_ports(7)
     keys = state / "keys"
     envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
     overrides = {
@@ -58,6 +58,7 @@ def private_env(state: Path) -> Path:
         "PGBOUNCER_PORT": str(pgbouncer),
         "PGBOUNCER_POOL_SIZE": "2",
         "REDIS_PORT": str(redis),
+        "GATEWAY_PORT": str(gateway),
         "JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
         "FILE_STORAGE_DIR": str(state / "media"),

@@ -8,7 +8,9 @@ def platform_urls() -> list:
     return [
         path("", include("hdms_platform.health.urls")),
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+        # A relative schema URL, so the page works both directly (/api/docs/) and behind the
+        # gateway under the service's prefix (/ticket/api/docs/ -> /ticket/api/schema/).
+        path("api/docs/", SpectacularSwaggerView.as_view(url="../schema/"), name="docs"),
     ]
 
 

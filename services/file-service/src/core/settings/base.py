@@ -45,5 +45,5 @@ if env.choice("FILE_STORAGE_BACKEND", ("local", "s3"), "local") == "s3":
                 "file_overwrite": False,
             },
         },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     }
