@@ -8,4 +8,9 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
 RUN pip install --no-cache-dir --no-deps -e libs/hdms-platform && useradd --system --uid 10001 hdms \
     && mkdir -p /var/lib/hdms/media && chown hdms /var/lib/hdms/media
+# Static files (the API docs' CSS and JS) collected into each service's STATIC_ROOT; whitenoise serves them.
+RUN for s in user ticket communication file; do \
+      STATIC_ROOT=services/$s-service/staticfiles DJANGO_SETTINGS_MODULE=hdms_platform.static_build \
+      django-admin collectstatic --noinput -v 0; \
+    done
 USER hdms

@@ -1,6 +1,8 @@
 """The compose files parse and keep the data plane's invariants (no Docker engine needed)."""
 
+import os
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -50,7 +52,8 @@ def test_every_long_running_container_has_a_healthcheck(base):
 def test_dependencies_wait_for_health(base):
     for name, service in base["services"].items():
         for dependency, condition in (service.get("depends_on") or {}).items():
-            assert condition == {"condition": "service_healthy"}, (name, dependency)
+            wanted = "service_completed_successfully" if dependency == "migrate" else "service_healthy"
+            assert condition == {"condition": wanted}, (name, dependency)
 
 
 def test_named_volumes_for_state(base):
@@ -155,3 +158,54 @@ def test_redis_runs_with_acl_users_and_no_shared_password(base):
     for role in ("cache", "channels", "broker"):
         rule = re.search(rf"^user hdms-{role} on .*$", acl, re.M).group(0)
         assert f"~{role}:*" in rule and "-@dangerous" in rule and "~*" not in rule, rule
+
+
+# -- checked by a real compose implementation (Debian's docker-compose), as it would run them --------
+
+
+def compose_config(tmp_path, *files: str, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    from hdms_platform.envfile import render
+
+    values = {"TLS_CERT_FILE": str(tmp_path / "cert.pem"), "TLS_KEY_FILE": str(tmp_path / "key.pem")}
+    text = render((REPO / ".env.example").read_text(), values)
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("\n".join(line for line in text.splitlines() if line.split("=", 1)[0] not in drop) + "\n")
+    argv = ["docker-compose", "--env-file", str(env_file), "--project-directory", str(REPO)]
+    for name in files:
+        argv += ["-f", str(REPO / name)]
+    return subprocess.run([*argv, "config"], capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+
+
+@pytest.mark.parametrize("overlay", ["docker-compose.dev.yml", "docker-compose.prod.yml"])
+def test_a_real_compose_implementation_accepts_base_plus(overlay, tmp_path):
+    result = compose_config(tmp_path, "docker-compose.yml", overlay)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "gateway" in yaml.safe_load(result.stdout)["services"]
+
+
+def test_production_without_tls_files_stops_naming_the_variable(tmp_path):
+    result = compose_config(tmp_path, "docker-compose.yml", "docker-compose.prod.yml", drop=("TLS_CERT_FILE",))
+    assert result.returncode != 0 and "TLS_CERT_FILE" in result.stderr
+
+
+def test_production_as_compose_resolves_it(tmp_path):
+    config = yaml.safe_load(compose_config(tmp_path, "docker-compose.yml", "docker-compose.prod.yml").stdout)
+    services = config["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert list(published) == ["gateway"], published  # one front door; replicas can scale
+    assert sorted(int(p["published"]) for p in published["gateway"]) == [80, 443]
+    assert {"tls_cert", "tls_key"} <= {s["source"] for s in services["gateway"]["secrets"]}
+    assert "https://127.0.0.1/" in str(services["gateway"]["healthcheck"]["test"])  # health through the gateway
+    for name, service in services.items():
+        assert service["logging"]["options"]["max-size"], name  # rotated logs everywhere
+        if name != "migrate":
+            assert service["deploy"]["resources"]["limits"]["memory"], name
+    for name in APPS:
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert services[name]["environment"]["TRUSTED_PROXY_COUNT"] == "1", name
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_the_image_builds_static_files():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"collectstatic --noinput", dockerfile)

@@ -49,7 +49,7 @@ def test_start_reports_each_step_in_order_with_timing(second_stack):
     _, output = second_stack
     lines = [line.split() for line in output.splitlines()]
     names = [words[0] for words in lines]
-    order = [names.index(n) for n in ("postgres", "pgbouncer", "redis")]
+    order = [names.index(n) for n in ("postgres", "pgbouncer", "redis", "gateway")]
     assert order == sorted(order), output
     for words in lines:
         assert any(w.endswith("s") and w[:-1].replace(".", "").isdigit() for w in words), words
@@ -59,7 +59,7 @@ def test_second_start_is_idempotent(second_stack):
     env_file, _ = second_stack
     again = stack("start", env_file=env_file)
     assert again.returncode == 0, again.stderr
-    for server in ("postgres", "pgbouncer", "redis"):
+    for server in ("postgres", "pgbouncer", "redis", "gateway"):
         assert any(line.startswith(server) and "already up" in line for line in again.stdout.splitlines()), again.stdout
     assert "started" not in again.stdout and "databases ready" not in again.stdout
 
@@ -103,25 +103,20 @@ def test_stale_pidfile_after_a_crash_is_cleaned_and_restarted(second_stack):
     assert int(pidfile.read_text()) != pid
 
 
-def test_taken_port_names_the_port_and_variable(tmp_dir):
+@pytest.mark.parametrize("taken", ["PGBOUNCER_PORT", "GATEWAY_PORT"])
+def test_taken_port_names_the_port_and_variable(tmp_dir, taken):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        redis_port, gateway_port = free_ports(2)
+        ports = dict(zip(("PGBOUNCER_PORT", "REDIS_PORT", "GATEWAY_PORT"), map(str, free_ports(3)), strict=True))
         env_file = write_env(
             tmp_dir / "env",
-            {
-                "HDMS_DATA_DIR": str(tmp_dir / "data"),
-                "HDMS_STACK_MODE": "native",
-                "PGBOUNCER_PORT": str(port),
-                "REDIS_PORT": str(redis_port),
-                "GATEWAY_PORT": str(gateway_port),
-            },
+            {"HDMS_DATA_DIR": str(tmp_dir / "data"), "HDMS_STACK_MODE": "native", **ports, taken: str(port)},
         )
         result = stack("start", env_file=env_file)
     assert result.returncode == 4
-    assert f"port {port}" in result.stderr and "PGBOUNCER_PORT" in result.stderr
+    assert f"port {port}" in result.stderr and taken in result.stderr
     assert not (tmp_dir / "data" / "postgres").exists()  # failed before starting anything
 
 

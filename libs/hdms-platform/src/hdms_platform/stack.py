@@ -687,13 +687,22 @@ def main(argv: list[str] | None = None) -> int:
             ensure_packages()
             return 0
         config = Config.load()
+        stack = NativeStack(config)
         if use_docker(config):
+            # Infrastructure in compose; the services run natively (processes.py), so the gateway
+            # in front of them is the native one too.
             if args.command == "start":
-                return compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis")
+                code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis")
+                if code == 0:
+                    stack.prepare()
+                    stack.prepare_data_dir()
+                    stack.gateway().start()
+                return code
             if args.command == "stop":
+                stack.user = run_as_user(config)
+                stack.stop_process("gateway", "nginx", stack.gateway().pidfile)
                 return compose("down", *(["-v"] if args.purge else []))
             return compose("ps")
-        stack = NativeStack(config)
         started = time.monotonic()
         if args.command == "start":
             stack.start()
