@@ -64,7 +64,7 @@ async def test_presence_appears_and_expires(desk):
     async with desk.socket(customer, ticket["id"]) as c_ws, desk.socket(agent, ticket["id"]) as a_ws:
         await a_ws.send('{"type": "presence", "state": "replying"}')
         seen = await next_message(c_ws, where=lambda m: m.get("type") == "presence" and m["viewers"])
-        assert [(v["email"], v["state"]) for v in seen["viewers"]] == [(agent.email, "replying")]
+        assert [(v["user_id"], v["state"]) for v in seen["viewers"]] == [(agent.user_id, "replying")]  # no staff email
         await asyncio.sleep(2.5)  # the agent's heartbeats stop; PRESENCE_TTL_SECONDS is 2 in make test
         await c_ws.send('{"type": "presence", "state": "viewing"}')
         latest = await next_message(c_ws, where=lambda m: m.get("type") == "presence")
