@@ -45,11 +45,28 @@ def ensure_keys(private: Path, public: Path) -> bool:
     return True
 
 
+def add_missing(target: Path, example: str) -> list[str]:
+    """Append the variables `example` has and `target` lacks (fresh secrets for placeholders), so
+    an older .env keeps working after an upgrade; nothing already set is touched."""
+    present = {line.partition("=")[0].strip() for line in target.read_text().splitlines() if "=" in line}
+    rendered = [line for line in render(example).splitlines() if "=" in line and not line.lstrip().startswith("#")]
+    missing = [line for line in rendered if line.partition("=")[0] not in present]
+    if missing:
+        with target.open("a") as out:
+            out.write("\n# added by `make env` (variables of a newer version; see .env.example)\n")
+            out.write("".join(f"{line}\n" for line in missing))
+    return [line.partition("=")[0] for line in missing]
+
+
 def main(argv: list[str]) -> int:
     repo = Path(__file__).resolve().parents[4]
     target = Path(argv[0] if argv else os.environ.get("HDMS_ENV_FILE") or repo / ".env")
     if target.exists():
-        print(f"{target} exists; leaving it as it is")
+        added = add_missing(target, (repo / ".env.example").read_text())
+        if added:
+            print(f"{target} exists; added what this version needs and it lacked: {', '.join(added)}")
+        else:
+            print(f"{target} exists; leaving it as it is")
     else:
         target.write_text(render((repo / ".env.example").read_text()))
         target.chmod(0o600)
