@@ -321,7 +321,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
         # from the collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else
         # straight from the apps' static folders (a native checkout).
         "STATIC_URL": "/static/",
-        "STATIC_ROOT": base_dir / "staticfiles",
+        "STATIC_ROOT": base_dir / "staticfiles" if (base_dir / "staticfiles").is_dir() else None,
         "WHITENOISE_USE_FINDERS": not (base_dir / "staticfiles").is_dir(),
         "STORAGES": {
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
