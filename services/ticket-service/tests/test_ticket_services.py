@@ -205,3 +205,20 @@ def test_only_staff_set_priority_when_opening_a_ticket(actors):
     assert not Ticket.objects.filter(subject="Mine first").exists()
     allowed = actors["agent"].client.post("/api/v1/tickets/", {"subject": "Triaged", "priority": "urgent"}, format="json")
     assert allowed.status_code == 201 and allowed.json()["priority"] == "urgent"
+
+
+def test_an_audit_entry_commits_and_rolls_back_with_its_change(actors, ticket, monkeypatch):
+    from hdms_platform.models import AuditEntry
+
+    audited = AuditEntry.objects.filter(action="ticket.status_changed", target_id=str(ticket.id))
+
+    def boom(**kwargs):
+        raise RuntimeError("publisher table exploded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "outbox_write", boom)
+        with pytest.raises(RuntimeError):
+            services.ticket_transition(actor=actors["agent"].user, ticket_id=ticket.id, status=S.PENDING)
+    assert not audited.exists()  # the change rolled back, and its entry with it
+    services.ticket_transition(actor=actors["agent"].user, ticket_id=ticket.id, status=S.PENDING)
+    assert list(audited.values_list("details", flat=True)) == [{"old": "open", "new": "pending"}]

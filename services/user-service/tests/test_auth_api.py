@@ -156,3 +156,14 @@ def test_registration_costs_the_same_for_a_new_and_a_taken_email(api, make_user,
         taken.append(register("taken@example.com"))
     ratio = statistics.median(taken) / statistics.median(new)
     assert 0.75 < ratio < 1.33, f"taken/new median time ratio {ratio:.2f} (new {new}, taken {taken})"
+
+
+def test_an_inactive_accounts_sign_in_reads_like_any_failure_but_is_audited_as_inactive(make_user, login):
+    from hdms_platform.models import AuditEntry
+
+    user = make_user("gone@example.com")
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    response = login("gone@example.com")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_credentials"
+    entry = AuditEntry.objects.get(action="auth.login", actor_id=user.pk)
+    assert (entry.outcome, entry.details["reason"], entry.client_address) == ("failure", "inactive", "10.0.0.1")

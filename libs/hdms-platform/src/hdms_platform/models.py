@@ -10,3 +10,31 @@ class RateCounter(models.Model):
 
     class Meta:
         db_table = "hdms_rate_counter"
+
+
+class AuditEntry(models.Model):
+    """Who did what, to whom, from where: one service's append-only audit trail (see audit.py).
+
+    Unmanaged: the migration creates the table and revokes UPDATE, DELETE and TRUNCATE from the
+    service's own role, so Django's test flush (TRUNCATE) leaves it alone too.
+    """
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        FAILURE = "failure"
+        DENIED = "denied"
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField()
+    actor_id = models.UUIDField(null=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    client_address = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "hdms_audit_entry"

@@ -302,6 +302,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
         },
         "MIDDLEWARE": [
             "hdms_platform.logging.RequestIdMiddleware",
+            "hdms_platform.audit.AuditContextMiddleware",
             "django.middleware.security.SecurityMiddleware",
             "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS
             "django.middleware.common.CommonMiddleware",
@@ -317,6 +318,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             }
         ],
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 2 * 1024 * 1024,
+        "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", 365, min_value=1),
         # Static files (the Swagger UI's assets) are served by whitenoise in every environment:
         # from the collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else
         # straight from the apps' static folders (a native checkout).
@@ -333,9 +335,17 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
     }
 
 
+def service_url(service: str, env: Env = default_env) -> str:
+    """Where one service reaches another directly (not through the gateway): <SERVICE>_SERVICE_URL,
+    else the service's port on this host."""
+    _check_service(service)
+    port = env.port(f"{service.upper()}_SERVICE_PORT", 8001 + SERVICES.index(service))
+    return env.str(f"{service.upper()}_SERVICE_URL", "") or f"http://127.0.0.1:{port}"
+
+
 def ticket_service_url(env: Env = default_env) -> str:
     """Where communication- and file-service ask ticket-service's access rule."""
-    return env.str("TICKET_SERVICE_URL", "") or f"http://127.0.0.1:{env.port('TICKET_SERVICE_PORT', 8002)}"
+    return service_url("ticket", env)
 
 
 def production(env: Env = default_env) -> dict[str, Any]:

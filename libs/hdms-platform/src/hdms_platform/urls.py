@@ -1,7 +1,11 @@
-"""URL patterns every service serves: health, and the OpenAPI schema with its docs UI (no CDN)."""
+"""URL patterns every service serves: health, the OpenAPI schema with its docs UI (no CDN), and
+the service's audit log (`api/v1/audit/<service>/`, admins)."""
 
+from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .audit_api import AuditListApi
 
 
 def platform_urls() -> list:
@@ -11,6 +15,7 @@ def platform_urls() -> list:
         # A relative schema URL, so the page works both directly (/api/docs/) and behind the
         # gateway under the service's prefix (/ticket/api/docs/ -> /ticket/api/schema/).
         path("api/docs/", SpectacularSwaggerView.as_view(url="../schema/"), name="docs"),
+        path(f"api/v1/audit/{settings.HDMS_SERVICE}/", AuditListApi.as_view(), name="audit"),
     ]
 
 

@@ -39,6 +39,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
 
+from hdms_platform import audit
 from hdms_platform.access import AccessUnavailable, ticket_access_async
 from hdms_platform.auth import user_from_token
 from hdms_platform.events import presence_message, ticket_group
@@ -101,8 +102,27 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self._replay(after)
 
     async def _refuse(self, code: int):
+        await self._audit_denied(code)
         await self.accept(subprotocol=SUBPROTOCOL)
         await self.close(code=code)
+
+    async def _audit_denied(self, code: int) -> None:
+        """Sockets refused for a token (4401) or for access (4403) are audited; a 1013 is not a denial."""
+        if code not in (CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN):
+            return
+        user = getattr(self, "user", None)
+        client = self.scope.get("client") or ("", 0)
+        try:
+            await database_sync_to_async(audit.record)(
+                "socket.denied",
+                actor_id=user.id if user else None,
+                target=("ticket", self.ticket_id),
+                outcome=audit.DENIED,
+                details={"close_code": code},
+                address=str(client[0]),
+            )
+        except Exception as exc:  # noqa: BLE001 - the refusal stands even if the database is down
+            logger.warning("socket denial not audited: %s: %s", type(exc).__name__, exc)
 
     def _last_event_id(self) -> int | None:
         values = parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id")
@@ -143,10 +163,12 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
                 raise AuthenticationFailed("The token is another user's.")
             allowed = await ticket_access_async(user=user, ticket_id=self.ticket_id)
         except AuthenticationFailed:
+            await self._audit_denied(CLOSE_UNAUTHENTICATED)
             return await self.close(code=CLOSE_UNAUTHENTICATED)
         except AccessUnavailable:
             return await self.close(code=CLOSE_TRY_AGAIN_LATER)
         if not allowed:
+            await self._audit_denied(CLOSE_FORBIDDEN)
             return await self.close(code=CLOSE_FORBIDDEN)
         self.user = user
         self._expire_with_token()

@@ -56,6 +56,7 @@ class AttachmentListCreateApi(APIView):
         if request.method == "POST":
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             if length > settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD:
+                services.refused_upload(user=request.user, ticket_id="", reason="too large", size=length)
                 raise PayloadTooLarge(f"The upload is {length} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
 
     @extend_schema(
@@ -107,6 +108,7 @@ class AttachmentDownloadApi(APIView):
         attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
         if attachment.status != Attachment.Status.READY:
             raise Conflict(f"The attachment is {attachment.status}; only ready attachments can be downloaded.", code="not_ready")
+        services.attachment_downloaded(user=request.user, attachment=attachment)
         return _download(attachment.storage_key, attachment.filename, attachment.mime)
 
 
@@ -121,4 +123,5 @@ class AttachmentThumbnailApi(APIView):
         key = attachment.metadata.get("thumbnail_key")
         if attachment.status != Attachment.Status.READY or not key:
             raise Conflict("This attachment has no thumbnail.", code="no_thumbnail")
+        services.attachment_downloaded(user=request.user, attachment=attachment, part="thumbnail")
         return _download(key, f"thumbnail-{attachment.filename.rsplit('.', 1)[0]}.png", "image/png")

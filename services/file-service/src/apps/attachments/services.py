@@ -19,6 +19,7 @@ from django.utils.text import get_valid_filename
 from PIL import Image
 from rest_framework import exceptions
 
+from hdms_platform import audit
 from hdms_platform.api import PayloadTooLarge
 from hdms_platform.auth import TokenUser
 from hdms_platform.outbox.services import outbox_write
@@ -48,12 +49,14 @@ def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attac
     """Store the upload and record it `pending`; the outbox hands it to the worker (so a broker
     outage at upload time delays processing, never loses it). The caller has checked ticket access."""
     if upload.size > settings.ATTACHMENT_MAX_BYTES:
+        refused_upload(user=user, ticket_id=ticket_id, reason="too large", size=upload.size)
         raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
     head = upload.read(HEAD_BYTES)
     upload.seek(0)
     mime = sniff_whole(head, upload.chunks())
     upload.seek(0)
     if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
+        refused_upload(user=user, ticket_id=ticket_id, reason=f"type {mime}", size=upload.size)
         raise exceptions.UnsupportedMediaType(
             mime,
             detail=f"Files of type {mime} are not accepted; allowed: {', '.join(sorted(settings.ATTACHMENT_ALLOWED_TYPES))}.",
@@ -70,11 +73,31 @@ def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attac
     attachment.storage_key = default_storage.save(f"attachments/{ticket_id}/{attachment.id}", upload)
     with transaction.atomic():
         attachment.save(force_insert=True)
+        audit.record(
+            "attachment.uploaded",
+            actor_id=user.id,
+            target=("attachment", attachment.id),
+            details={"ticket_id": str(ticket_id), "mime": mime, "size": upload.size, "filename": attachment.filename},
+        )
         outbox_write(
             type="attachment.uploaded", ticket_id=ticket_id, audience="staff", data={"attachment_id": str(attachment.id)}
         )
         transaction.on_commit(lambda: _enqueue_now(attachment.id))
     return attachment
+
+
+def refused_upload(*, user: TokenUser, ticket_id, reason: str, size: int | None) -> None:
+    audit.record(
+        "attachment.refused",
+        actor_id=user.id,
+        target=("ticket", ticket_id),
+        outcome=audit.DENIED,
+        details={"reason": reason, "size": size},
+    )
+
+
+def attachment_downloaded(*, user: TokenUser, attachment: Attachment, part: str = "file") -> None:
+    audit.record("attachment.downloaded", actor_id=user.id, target=("attachment", attachment.id), details={"part": part})
 
 
 def _enqueue_now(attachment_id: uuid.UUID) -> None:
@@ -141,6 +164,15 @@ def _thumbnail(attachment: Attachment, mime: str, metadata: dict) -> bytes:
     return buffer.getvalue()
 
 
+def _audit_rejected(attachment: Attachment) -> None:
+    audit.record(
+        "attachment.rejected",
+        target=("attachment", attachment.id),
+        outcome=audit.FAILURE,
+        details={"reason": attachment.rejection_reason, "owner_id": str(attachment.owner_id)},
+    )
+
+
 def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
     """pending -> processing -> ready | rejected. Safe to run twice, or concurrently: the final
     state and its `attachment.ready` event are written once, under a row lock."""
@@ -154,6 +186,7 @@ def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
             attachment.status = Attachment.Status.REJECTED
             attachment.rejection_reason = f"processing failed {MAX_PROCESSING_ATTEMPTS} times"
             attachment.save(update_fields=["status", "rejection_reason", "processing_attempts", "updated_at"])
+            _audit_rejected(attachment)
             return attachment
         attachment.status = Attachment.Status.PROCESSING
         attachment.save(update_fields=["status", "processing_attempts", "updated_at"])
@@ -171,7 +204,9 @@ def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
         attachment.rejection_reason = reason
         attachment.updated_at = timezone.now()
         attachment.save()
-        if not reason:
+        if reason:
+            _audit_rejected(attachment)
+        else:
             outbox_write(
                 type="attachment.ready",
                 ticket_id=attachment.ticket_id,

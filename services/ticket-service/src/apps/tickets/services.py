@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
+from hdms_platform import audit
 from hdms_platform.api import Conflict
 from hdms_platform.auth import TokenUser
 from hdms_platform.cache import TTL
@@ -148,6 +149,9 @@ def ticket_transition(*, actor: TokenUser, ticket_id: uuid.UUID, status: str) ->
             )
         if not actor.is_staff_member and (current, status) not in CUSTOMER_TRANSITIONS:
             raise exceptions.PermissionDenied("Customers may only reopen a resolved ticket or close their own ticket.")
+        audit.record(
+            "ticket.status_changed", actor_id=actor.id, target=("ticket", ticket.id), details={"old": current, "new": status}
+        )
         return _apply(ticket, actor, {"status": status})
 
 
@@ -158,6 +162,12 @@ def ticket_assign(*, actor: TokenUser, ticket_id: uuid.UUID, assignee_id: uuid.U
             raise exceptions.PermissionDenied("Only agents and admins assign tickets.")
         if ticket.status == Status.CLOSED:
             raise Conflict("A closed ticket cannot be reassigned.", code="ticket_closed")
+        audit.record(
+            "ticket.assigned",
+            actor_id=actor.id,
+            target=("ticket", ticket.id),
+            details={"old": str(ticket.assignee_id or ""), "new": str(assignee_id or "")},
+        )
         return _apply(ticket, actor, {"assignee_id": assignee_id})
 
 
@@ -169,6 +179,13 @@ def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_interna
         if ticket.status == Status.CLOSED:
             raise Conflict("A closed ticket takes no more comments.", code="ticket_closed")
         comment = Comment.objects.create(ticket=ticket, author_id=actor.id, body=body, is_internal=is_internal)
+        if is_internal:
+            audit.record(
+                "comment.internal_created",
+                actor_id=actor.id,
+                target=("comment", comment.id),
+                details={"ticket_id": str(ticket.id)},
+            )
         outbox_write(
             type="comment.added",
             ticket_id=ticket.id,

@@ -171,3 +171,16 @@ class UserRolesApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_set_roles(user_id=user_id, roles=data.validated_data["roles"], actor_id=request.user.id)
         return Response(UserOutput(user).data)
+
+
+class UserSecurityEventsApi(APIView):
+    permission_classes = [IsAdmin]
+
+    class SecurityEventsOutput(serializers.Serializer):
+        user_id = serializers.UUIDField()
+        events = serializers.ListField(child=serializers.DictField(), help_text="newest first; each names its service")
+        unavailable = serializers.ListField(child=serializers.CharField(), help_text="services that did not answer")
+
+    @extend_schema(responses={200: SecurityEventsOutput}, summary="One person's audit trail across services (admins)")
+    def get(self, request, user_id):
+        return Response(selectors.security_events(user_id=user_id, token=request.user.token))

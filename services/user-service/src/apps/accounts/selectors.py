@@ -24,3 +24,34 @@ def user_list(*, role: str | None = None, search: str | None = None) -> QuerySet
     if search:
         users = users.filter(email__icontains=search)
     return users
+
+
+OTHER_SERVICES = ("ticket", "communication", "file")
+
+
+def security_events(*, user_id: uuid.UUID, token: str, limit: int = 100) -> dict:
+    """One person's audit trail across the four services: what they did (actor) everywhere, and
+    what was done to their account here. The other services are asked over HTTP with the calling
+    admin's token; one that does not answer is named in `unavailable`, never a 500."""
+    import httpx
+    from django.db.models import Q
+
+    from hdms_platform.audit_api import AuditEntryOutput
+    from hdms_platform.models import AuditEntry
+    from hdms_platform.settings import service_url
+
+    own = AuditEntry.objects.filter(Q(actor_id=user_id) | Q(target_type="user", target_id=str(user_id)))
+    events = [{**row, "service": "user"} for row in AuditEntryOutput(own.order_by("-occurred_at", "-id")[:limit], many=True).data]
+    unavailable = []
+    for service in OTHER_SERVICES:
+        url = f"{service_url(service)}/api/v1/audit/{service}/"
+        try:
+            response = httpx.get(
+                url, params={"actor": str(user_id), "page_size": limit}, headers={"Authorization": f"Bearer {token}"}, timeout=3
+            )
+            response.raise_for_status()
+            events += [{**row, "service": service} for row in response.json()["results"]]
+        except (httpx.HTTPError, KeyError, ValueError):
+            unavailable.append(service)
+    events.sort(key=lambda e: e["occurred_at"], reverse=True)
+    return {"user_id": str(user_id), "events": events[:limit], "unavailable": unavailable}

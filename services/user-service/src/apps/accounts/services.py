@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
-from hdms_platform import ratelimit
+from hdms_platform import audit, ratelimit
 from hdms_platform.auth import ROLES
 
 from .models import Session, User
@@ -60,8 +60,10 @@ def user_register(*, email: str, password: str) -> None:
     try:
         with transaction.atomic():
             user.save(force_insert=True)
-    except IntegrityError:
-        pass  # already registered: the same answer, after the same hashing work
+            audit.record("user.registered", actor_id=user.id, target=("user", user.id))
+    except IntegrityError:  # already registered: the same answer, after the same hashing work
+        existing = User.objects.filter(email=email).values_list("id", flat=True).first()
+        audit.record("user.registered", target=("user", existing), outcome=audit.FAILURE, details={"reason": "exists"})
 
 
 def _issue(user: User, *, family: uuid.UUID | None = None, user_agent: str = "") -> IssuedTokens:
@@ -89,19 +91,39 @@ def user_login(*, email: str, password: str, address: str, user_agent: str = "")
     # checked, so a parallel burst gets at most `hits` checks per account and address.
     for limit, subject in ((per_address, address), (per_account, email)):
         if ratelimit.over(limit, subject):
+            _audit_login(email, None, audit.DENIED, reason=f"limited ({limit.name})")
             raise exceptions.Throttled(wait=limit.retry_after(), detail="Too many sign-in attempts; try again later.")
     user = User.objects.filter(email=email).first()
     if user is None:
         make_password(password)  # the same work as a real check, so timing does not tell either
-        ok = False
+        reason = "unknown email"
+    elif not user.check_password(password):
+        reason = "bad password"
+    elif not user.is_active:
+        reason = "inactive"
     else:
-        ok = user.check_password(password) and user.is_active
-    if not ok:
+        reason = ""
+    if reason:
+        _audit_login(email, user, audit.FAILURE, reason=reason)
         raise exceptions.AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
     ratelimit.reset(per_account, email)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        return _issue(user, user_agent=user_agent)
+        issued = _issue(user, user_agent=user_agent)
+        _audit_login(email, user, audit.SUCCESS, session=str(issued.session.family))
+        return issued
+
+
+def _audit_login(email: str, user: User | None, outcome: str, **details) -> None:
+    """Sign-ins, refused ones too; the email is kept only when no account has it (to spot guessing)."""
+    extra = {} if user else {"email": email}
+    audit.record(
+        "auth.login",
+        actor_id=user.pk if user else None,
+        target=("user", user.pk if user else ""),
+        outcome=outcome,
+        details={**extra, **details},
+    )
 
 
 def _lock_family(family: uuid.UUID) -> None:
@@ -139,7 +161,14 @@ def session_refresh(*, refresh_token: str, user_agent: str = "") -> IssuedTokens
             session.revoked_at = timezone.now()
             session.save(update_fields=["revoked_at"])
             return _issue(session.user, family=session.family, user_agent=user_agent)
-        _revoke_family(session.family)
+        revoked = _revoke_family(session.family)
+        audit.record(
+            "auth.refresh_reused",
+            actor_id=session.user_id,
+            target=("session", session.family),
+            outcome=audit.DENIED,
+            details={"family_revoked": True, "sessions_revoked": revoked},
+        )
     # raised after the commit, so the family's revocation stays
     raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_reused")
 
@@ -151,7 +180,8 @@ def session_logout(*, user_id: uuid.UUID, refresh_token: str) -> None:
         raise exceptions.ValidationError({"refresh": ["Unknown refresh token for this user."]})
     with transaction.atomic():
         _lock_family(session.family)
-        _revoke_family(session.family)
+        revoked = _revoke_family(session.family)
+        audit.record("auth.logout", actor_id=user_id, target=("session", session.family), details={"sessions_revoked": revoked})
 
 
 def user_update_settings(*, user: User, changes: dict) -> User:
@@ -167,6 +197,7 @@ def user_update_settings(*, user: User, changes: dict) -> User:
             )
         user.settings = merged
         user.save(update_fields=["settings"])
+        audit.record("user.settings_changed", actor_id=user.pk, target=("user", user.pk), details={"keys": sorted(changes)})
     return user
 
 
@@ -181,6 +212,10 @@ def user_set_roles(*, user_id: uuid.UUID, roles: list[str], actor_id: uuid.UUID)
             raise exceptions.NotFound("No such user.")
         if user.pk == actor_id and "admin" not in roles:
             raise exceptions.ValidationError({"roles": ["Admins cannot remove their own admin role."]})
+        old_roles = list(user.roles)
         user.roles = sorted(set(roles), key=ROLES.index)
         user.save(update_fields=["roles"])
+        audit.record(
+            "user.roles_changed", actor_id=actor_id, target=("user", user.pk), details={"old": old_roles, "new": user.roles}
+        )
     return user

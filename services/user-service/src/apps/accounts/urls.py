@@ -10,4 +10,5 @@ urlpatterns = [
     path("users/me/", apis.MeApi.as_view(), name="me"),
     path("users/", apis.UserListApi.as_view(), name="user-list"),
     path("users/<uuid:user_id>/roles/", apis.UserRolesApi.as_view(), name="user-roles"),
+    path("users/<uuid:user_id>/security-events/", apis.UserSecurityEventsApi.as_view(), name="user-security-events"),
 ]
