@@ -245,6 +245,25 @@ def stored_events(env: dict[str, str], event_type: str, ticket_ids: list[str] | 
         return [r[0] for r in conn.execute(sql, args).fetchall()]
 
 
+def sequence_problems(env: dict[str, str]) -> list[str]:
+    """Each source's stored events must carry 1..N without a hole, none parked, no gap reported."""
+    problems = []
+    with _connect(env, "communication") as conn:
+        rows = conn.execute(
+            "SELECT payload->>'source', array_agg((payload->>'source_seq')::bigint) FROM conversations_ticket_event "
+            "WHERE payload ? 'source_seq' GROUP BY 1"
+        ).fetchall()
+        for source, seqs in rows:
+            holes = sorted(set(range(1, max(seqs) + 1)) - set(seqs))
+            if holes:
+                problems.append(f"{source}: numbers never stored {holes[:10]}")
+        for table in ("conversations_parked_event", "conversations_event_gap"):
+            (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - our table
+            if count:
+                problems.append(f"{count} rows in {table}")
+    return problems
+
+
 def wait_for(check, *, timeout: float, interval: float = 0.5):
     """Poll `check()` until it returns something truthy; return the last value."""
     deadline = time.monotonic() + timeout

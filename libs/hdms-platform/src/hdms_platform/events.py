@@ -25,6 +25,8 @@ class TicketEvent(TypedDict):
     occurred_at: str
     data: dict
     seq: NotRequired[int]  # set by communication-service: the replay cursor
+    source: NotRequired[str]  # set by the relay: the service whose outbox published it
+    source_seq: NotRequired[int]  # set by the relay: that source's publishing order, 1, 2, 3...
 
 
 class Viewer(TypedDict):

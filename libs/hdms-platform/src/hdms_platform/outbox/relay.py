@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from ..events import TicketEvent
-from .models import OutboxEvent
+from .models import OutboxEvent, OutboxSequence
 
 logger = logging.getLogger("hdms.outbox")
 Publisher = Callable[[TicketEvent], None]
@@ -41,26 +41,45 @@ def configured_publisher() -> Publisher:
 
 
 def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
+    """Publish a batch in write order, each stream event carrying `source` and a gapless
+    `source_seq` (HDMS_OUTBOX_INTERNAL_TYPES, work a service sends to itself, are not numbered).
+
+    The sequence row is locked for the batch, so numbers follow publishing order; if the
+    transaction rolls back after a publish, the numbers roll back with it and the same rows are
+    published again with the same numbers (consumers de-duplicate on the event id).
+    """
+    from django.conf import settings
+
     result = RelayResult()
+    source = settings.HDMS_SERVICE
+    internal = set(getattr(settings, "HDMS_OUTBOX_INTERNAL_TYPES", ()))  # work for ourselves, not stream events
     with transaction.atomic():
+        sequence, _ = OutboxSequence.objects.select_for_update().get_or_create(source=source)
         rows = list(
             OutboxEvent.objects.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True)
             .order_by("created_at")[:limit]
         )
-        sent = []
+        sent: list[tuple[object, int | None]] = []
+        last_seq = sequence.last_seq
         for row in rows:
+            seq = None if row.type in internal else last_seq + 1
             try:
-                publish(row.payload)
+                publish(row.payload if seq is None else {**row.payload, "source": source, "source_seq": seq})
             except Exception as exc:  # noqa: BLE001 - any publish failure leaves the row pending, to retry
                 result.failed = 1
                 result.error = f"{type(exc).__name__}: {exc}"[:500]
                 OutboxEvent.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, last_error=result.error)
                 logger.warning("outbox publish failed for %s (%s): %s", row.pk, row.type, result.error)
                 break
-            sent.append(row.pk)
-        if sent:
-            OutboxEvent.objects.filter(pk__in=sent).update(published_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
+            sent.append((row.pk, seq))
+            last_seq = seq or last_seq
+        now = timezone.now()
+        for pk, seq in sent:
+            OutboxEvent.objects.filter(pk=pk).update(published_at=now, source_seq=seq, attempts=F("attempts") + 1, last_error="")
+        if last_seq != sequence.last_seq:
+            sequence.last_seq = last_seq
+            sequence.save(update_fields=["last_seq"])
         result.published = len(sent)
     return result
 

@@ -26,3 +26,39 @@ class TicketEvent(models.Model):
             models.Index(fields=["ticket_id", "id"], name="conversations_event_replay"),
             models.Index(fields=["created_at"], name="conversations_event_created"),
         ]
+
+
+class EventSource(models.Model):
+    """How far each source's events are stored: the next one stored must be `last_seq + 1`."""
+
+    source = models.CharField(max_length=32, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "conversations_event_source"
+
+
+class ParkedEvent(models.Model):
+    """An event that arrived before its predecessor: it waits here (bounded) for the gap to fill."""
+
+    source = models.CharField(max_length=32)
+    seq = models.BigIntegerField()
+    payload = models.JSONField()
+    parked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "conversations_parked_event"
+        constraints = [models.UniqueConstraint(fields=["source", "seq"], name="conversations_parked_unique")]
+
+
+class EventGap(models.Model):
+    """Sequence numbers of a source that never arrived within EVENT_GAP_WAIT_SECONDS: reported
+    (logged as an error and kept here), then the events after them were stored."""
+
+    source = models.CharField(max_length=32)
+    first_missing = models.BigIntegerField()
+    last_missing = models.BigIntegerField()
+    detected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "conversations_event_gap"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 
@@ -16,26 +17,93 @@ from django.utils import timezone
 from hdms_platform.auth import TokenUser
 from hdms_platform.events import PresenceEvent, PresenceState, TicketEvent, Viewer, group_message, ticket_group
 
+from .models import EventGap, EventSource, ParkedEvent
 from .models import TicketEvent as StoredEvent
 
+logger = logging.getLogger("hdms.events")
 PURGE_LOCK = "events:purge-lock"
 BROADCAST_TIMEOUT_SECONDS = 5.0
 
 
-def event_ingest(event: TicketEvent) -> tuple[StoredEvent, bool]:
-    """Store an event once (its id is the de-duplication key) and return it with `created`."""
+def _store_event(event: TicketEvent) -> StoredEvent:
+    """Store an event once (its id is the de-duplication key); the row that holds it."""
     try:
         with transaction.atomic():
-            row = StoredEvent.objects.create(
+            return StoredEvent.objects.create(
                 event_id=event["id"],
                 ticket_id=event["ticket_id"],
                 type=event["type"],
                 audience=event.get("audience", "everyone"),
                 payload=event,
             )
-            return row, True
     except IntegrityError:
-        return StoredEvent.objects.get(event_id=event["id"]), False
+        return StoredEvent.objects.get(event_id=event["id"])
+
+
+def event_ingest(event: TicketEvent) -> list[StoredEvent]:
+    """Store an event in its source's order; return what is now stored, in order, to broadcast.
+
+    Order is carried by the data: each source's relay numbers its events 1, 2, 3... An event whose
+    predecessor has not been stored yet is parked and returns nothing; the predecessor, when it
+    arrives (a retry, a redelivery), is stored and drains the parked ones after it. A gap that does
+    not fill within EVENT_GAP_WAIT_SECONDS is reported by `event_gaps_flush`, never skipped
+    silently. An event without a number (a probe) is stored as it comes.
+    """
+    source, seq = event.get("source"), event.get("source_seq")
+    if not source or not isinstance(seq, int):
+        return [_store_event(event)]
+    with transaction.atomic():
+        cursor = _cursor(source)
+        if seq <= cursor.last_seq:
+            known = StoredEvent.objects.filter(event_id=event["id"]).first()
+            if known is None:  # a number given out again after a relay's rollback: store it, late, not lose it
+                logger.warning(
+                    "event %s of %s arrived with an old number %s (stored up to %s)", event["id"], source, seq, cursor.last_seq
+                )
+            return [known or _store_event(event)]
+        if seq > cursor.last_seq + 1:
+            ParkedEvent.objects.get_or_create(source=source, seq=seq, defaults={"payload": event})
+            logger.info("event %s of %s parked: waiting for %s", seq, source, cursor.last_seq + 1)
+            return []
+        stored = [_store_event(event)]
+        cursor.last_seq = seq
+        stored += _drain(cursor)
+        cursor.save(update_fields=["last_seq"])
+        return stored
+
+
+def event_gaps_flush(*, source: str) -> list[StoredEvent]:
+    """Give up waiting for numbers missing longer than EVENT_GAP_WAIT_SECONDS: report the gap
+    (an EventGap row and an error in the log), then store the parked events after it."""
+    waited = timezone.now() - timedelta(seconds=settings.EVENT_GAP_WAIT_SECONDS)
+    with transaction.atomic():
+        cursor = _cursor(source)
+        first = ParkedEvent.objects.filter(source=source).order_by("seq").first()
+        if first is None or first.parked_at > waited:
+            return []
+        if first.seq > cursor.last_seq + 1:
+            EventGap.objects.create(source=source, first_missing=cursor.last_seq + 1, last_missing=first.seq - 1)
+            logger.error(
+                "events %s..%s of %s never arrived; storing what came after them", cursor.last_seq + 1, first.seq - 1, source
+            )
+            cursor.last_seq = first.seq - 1
+        stored = _drain(cursor)
+        cursor.save(update_fields=["last_seq"])
+        return stored
+
+
+def _cursor(source: str) -> EventSource:
+    EventSource.objects.get_or_create(source=source)
+    return EventSource.objects.select_for_update().get(source=source)
+
+
+def _drain(cursor: EventSource) -> list[StoredEvent]:
+    stored = []
+    while (parked := ParkedEvent.objects.filter(source=cursor.source, seq=cursor.last_seq + 1).first()) is not None:
+        stored.append(_store_event(parked.payload))
+        parked.delete()
+        cursor.last_seq += 1
+    return stored
 
 
 def event_broadcast(row: StoredEvent) -> None:

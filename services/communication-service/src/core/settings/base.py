@@ -21,6 +21,9 @@ TICKET_SERVICE_URL = platform.ticket_service_url()
 globals().update(platform.celery_config(SERVICE))  # consumes events from the other services' outboxes
 EVENT_REPLAY_SECONDS = env.int("EVENT_REPLAY_SECONDS", 24 * 60 * 60, min_value=60)
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", 30, min_value=2)
+# How long an event that arrived before its predecessor waits for it before the gap is reported
+# and the events after it are stored anyway; above the longest retry interval (10 s).
+EVENT_GAP_WAIT_SECONDS = env.int("EVENT_GAP_WAIT_SECONDS", 120, min_value=15)
 # Sockets: browsers' Origin must be one of these (empty: the hosts of DJANGO_ALLOWED_HOSTS, any
 # scheme and port); a client that sends no Origin (not a browser) is not affected.
 WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", []) or ALLOWED_HOSTS  # noqa: F821 (from common())

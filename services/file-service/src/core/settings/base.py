@@ -28,6 +28,7 @@ ATTACHMENT_ALLOWED_TYPES = frozenset(
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # larger uploads stream to a temporary file, not RAM
 TICKET_SERVICE_URL = platform.ticket_service_url()
 HDMS_OUTBOX_PUBLISHER = "apps.attachments.events.publish"
+HDMS_OUTBOX_INTERNAL_TYPES = ("attachment.uploaded",)  # goes to our own worker, not to the event stream
 # Fault injection for the kill-mid-task tests: seconds a processing task sleeps. prod.py forces 0.
 HDMS_FAULT_SLOW_PROCESSING_SECONDS = env.float("HDMS_FAULT_SLOW_PROCESSING_SECONDS", 0.0)
 
