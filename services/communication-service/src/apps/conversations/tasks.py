@@ -21,8 +21,10 @@ FLUSH_GAPS_TASK = "hdms.communication.flush_event_gaps"
     retry_backoff=True,
     retry_backoff_max=10,
     max_retries=None,
-    time_limit=60,
-    soft_time_limit=45,
+    # Generous: with the broker down, the retry itself waits for the broker to come back, and a
+    # pool child killed by a time limit mid-write took the whole worker down (the fault suite).
+    time_limit=150,
+    soft_time_limit=120,
 )
 def ingest_event(event: dict) -> None:
     """Idempotent and order-keeping whatever the delivery order: a database outage simply retries
