@@ -12,15 +12,20 @@ from hdms_platform.celery import INGEST_EVENT_TASK
 from . import services
 
 FLUSH_GAPS_TASK = "hdms.communication.flush_event_gaps"
+# Both tasks retry an outage of the database or Redis for as long as it lasts, at most 10 s apart:
+# the order of what they store does not depend on when the retries come back.
+RETRY_OUTAGES = {
+    "acks_late": True,
+    "autoretry_for": (RedisError, OSError, DatabaseError),
+    "retry_backoff": True,
+    "retry_backoff_max": 10,
+    "max_retries": None,
+}
 
 
 @shared_task(
     name=INGEST_EVENT_TASK,
-    acks_late=True,
-    autoretry_for=(RedisError, OSError, DatabaseError),
-    retry_backoff=True,
-    retry_backoff_max=10,
-    max_retries=None,
+    **RETRY_OUTAGES,
     # Generous: with the broker down, the retry itself waits for the broker to come back, and a
     # pool child killed by a time limit mid-write took the whole worker down (the fault suite).
     time_limit=150,
@@ -38,14 +43,7 @@ def ingest_event(event: dict) -> None:
     services.events_purge()
 
 
-@shared_task(
-    name=FLUSH_GAPS_TASK,
-    acks_late=True,
-    autoretry_for=(RedisError, OSError, DatabaseError),
-    retry_backoff=True,
-    retry_backoff_max=10,
-    max_retries=None,
-)
+@shared_task(name=FLUSH_GAPS_TASK, **RETRY_OUTAGES)
 def flush_event_gaps(source: str) -> None:
     for row in services.event_gaps_flush(source=source):
         services.event_broadcast(row)
