@@ -68,5 +68,21 @@ def write_env(path: Path, overrides: dict[str, str]) -> Path:
     return path
 
 
+def db_connect(stack_env, service: str, dbname: str | None = None, **kwargs):
+    """A connection as one service's own role, through PgBouncer, as the service itself connects."""
+    import psycopg
+
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=stack_env["PGBOUNCER_PORT"],
+        dbname=dbname or f"hdms_{service}",
+        user=f"hdms_{service}",
+        password=stack_env[f"{service.upper()}_DB_PASSWORD"],
+        connect_timeout=3,
+        prepare_threshold=None,
+        **kwargs,
+    )
+
+
 def service_url(stack_env, service: str) -> str:
     return f"http://127.0.0.1:{stack_env[f'{service.upper()}_SERVICE_PORT']}"

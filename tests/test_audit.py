@@ -14,7 +14,7 @@ import pytest
 
 from hdms_platform.seed import DEV_PASSWORD, USERS
 
-from .conftest import manage
+from .conftest import db_connect, manage
 from .helpdesk import PASSWORD, Helpdesk, close_code, png, upload, wait_status
 
 
@@ -86,7 +86,8 @@ def test_registration_refresh_reuse_logout_roles_and_settings_are_recorded(desk,
         == 204
     )
     assert one(desk, admin, "user", action="auth.logout", actor=customer.user_id)["details"]["sessions_revoked"] == 1
-    assert rotated["refresh"]  # (the rotated family was revoked by the reuse above)
+    dead = httpx.post(f"{desk.urls['user']}/api/v1/auth/refresh/", json={"refresh": rotated["refresh"]})
+    assert dead.status_code == 401  # the reuse revoked the whole family, the rotated token too
 
     desk.call("user", "PATCH", "/api/v1/users/me/", customer, json={"settings": {"theme": "dark", "lang": "en"}})
     assert one(desk, admin, "user", action="user.settings_changed", actor=customer.user_id)["details"] == {
@@ -179,15 +180,7 @@ def test_an_admin_sees_one_persons_events_across_services(desk, admin):
 
 
 def _as_service(stack_env, service: str):
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=stack_env["PGBOUNCER_PORT"],
-        dbname=f"hdms_{service}",
-        user=f"hdms_{service}",
-        password=stack_env[f"{service.upper()}_DB_PASSWORD"],
-        autocommit=True,
-        connect_timeout=3,
-    )
+    return db_connect(stack_env, service, autocommit=True)
 
 
 @pytest.mark.parametrize("service", ["user", "ticket", "communication", "file"])

@@ -12,20 +12,12 @@ import redis
 from hdms_platform.settings import REDIS_DB, channel_layers
 from hdms_platform.stack import RUN_AS_DEFAULT
 
+from .conftest import db_connect
+
 SERVICES = ("user", "ticket", "communication", "file")
 
 
-def connect(stack_env, service, dbname=None, **kwargs):
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=stack_env["PGBOUNCER_PORT"],
-        dbname=dbname or f"hdms_{service}",
-        user=f"hdms_{service}",
-        password=stack_env[f"{service.upper()}_DB_PASSWORD"],
-        connect_timeout=3,
-        prepare_threshold=None,
-        **kwargs,
-    )
+connect = db_connect
 
 
 @pytest.mark.parametrize("service", SERVICES)

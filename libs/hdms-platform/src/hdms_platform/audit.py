@@ -20,6 +20,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .api import client_address
 from .logging import request_id_var
 from .models import AuditEntry
 
@@ -35,8 +36,6 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from .api import client_address
-
         token = client_address_var.set(client_address(request)[:64])
         try:
             return self.get_response(request)

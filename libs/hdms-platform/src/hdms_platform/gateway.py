@@ -11,9 +11,8 @@ import re
 import subprocess
 import time
 
-from .stack import EXIT_START, REPO, StackError, port_in_use, process_alive, read_pid, say, wait_until
+from .stack import EXIT_START, REPO, SERVICES, StackError, port_in_use, process_alive, read_pid, say, wait_until
 
-SERVICES = ("user", "ticket", "communication", "file")
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
 
 

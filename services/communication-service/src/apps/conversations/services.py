@@ -93,8 +93,12 @@ def event_gaps_flush(*, source: str) -> list[StoredEvent]:
 
 
 def _cursor(source: str) -> EventSource:
-    EventSource.objects.get_or_create(source=source)
-    return EventSource.objects.select_for_update().get(source=source)
+    """The source's row, locked until the transaction ends: one query, except for a source's first event."""
+    cursor = EventSource.objects.select_for_update().filter(source=source).first()
+    if cursor is None:
+        EventSource.objects.get_or_create(source=source)
+        cursor = EventSource.objects.select_for_update().get(source=source)
+    return cursor
 
 
 def _drain(cursor: EventSource) -> list[StoredEvent]:
