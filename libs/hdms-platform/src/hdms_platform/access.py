@@ -18,6 +18,7 @@ from django.core.cache import cache
 
 from .auth import TokenUser
 from .cache import TTL, count
+from .logging import current_request_id
 
 TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 
@@ -31,7 +32,11 @@ def _key(user: TokenUser, ticket_id) -> str:
 
 
 def _request(user: TokenUser, ticket_id) -> tuple[str, dict]:
-    return f"{settings.TICKET_SERVICE_URL}/api/v1/tickets/{ticket_id}/", {"Authorization": f"Bearer {user.token}"}
+    headers = {"Authorization": f"Bearer {user.token}"}
+    request_id = current_request_id()
+    if request_id:
+        headers["X-Request-ID"] = request_id  # the caller's request id, so one id finds both services' lines
+    return f"{settings.TICKET_SERVICE_URL}/api/v1/tickets/{ticket_id}/", headers
 
 
 def _decide(status: int) -> bool:
@@ -46,9 +51,9 @@ def ticket_access(*, user: TokenUser, ticket_id: uuid.UUID | str) -> bool:
     if user.is_staff_member:
         return True
     if cache.get(_key(user, ticket_id)):
-        count("ticket_access_hit")
+        count("ticket_access", hit=True)
         return True
-    count("ticket_access_miss")
+    count("ticket_access", hit=False)
     url, headers = _request(user, ticket_id)
     try:
         response = httpx.get(url, headers=headers, timeout=TIMEOUT)
@@ -64,9 +69,9 @@ async def ticket_access_async(*, user: TokenUser, ticket_id: uuid.UUID | str) ->
     if user.is_staff_member:
         return True
     if await cache.aget(_key(user, ticket_id)):
-        count("ticket_access_hit")
+        count("ticket_access", hit=True)
         return True
-    count("ticket_access_miss")
+    count("ticket_access", hit=False)
     url, headers = _request(user, ticket_id)
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:

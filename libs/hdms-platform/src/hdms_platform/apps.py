@@ -7,4 +7,9 @@ class PlatformConfig(AppConfig):
     verbose_name = "HDMS platform"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from . import checks, schema  # noqa: F401  (registers the system checks and the OpenAPI auth scheme)
+        from .metrics import instrument_connection
+
+        connection_created.connect(instrument_connection, dispatch_uid="hdms_platform.metrics")

@@ -3,18 +3,19 @@
 TTLs come from named policies, never bare numbers at call sites, and never 'no expiry': every
 key carries a TTL, so Redis's volatile-lru policy can evict cache keys and never broker data.
 A cache outage degrades to the database: django-redis ignores the error, logs it on
-`hdms.cache.ignored`, and DegradedCacheCounter counts it.
+`hdms.cache.ignored`, and DegradedCacheCounter counts it. Hits, misses and errors are Prometheus
+counters (hdms_platform.metrics), summed over every worker process at /metrics.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import Counter
 from enum import IntEnum
 
 from django_redis.serializers.json import JSONSerializer
+
+from .metrics import CACHE_ERRORS, CACHE_REQUESTS
 
 logger = logging.getLogger("hdms.cache")
 
@@ -25,40 +26,30 @@ class TTL(IntEnum):
     LONG = 24 * 60 * 60  # near-static data: public keys, reference data
 
 
-_lock = threading.Lock()
-counters: Counter[str] = Counter()
-
-
-def count(name: str, amount: int = 1) -> None:
-    with _lock:
-        counters[name] += amount
-
-
-def snapshot() -> dict[str, int]:
-    with _lock:
-        return dict(counters)
+def count(policy: str, hit: bool) -> None:
+    CACHE_REQUESTS.labels(policy, "hit" if hit else "miss").inc()
 
 
 class DegradedCacheCounter(logging.Handler):
     """Counts the cache errors django-redis ignored (the request went on to the database)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        count("cache_errors_ignored")
+        CACHE_ERRORS.labels("ignored").inc()
 
 
 def get_or_load(key: str, *, ttl: TTL, load, name: str):
     """Cache-aside read: the cached value, or `load()` stored under `key` for the policy's TTL.
 
-    Counts `<name>_hit` / `<name>_miss` (shown by /health/ready). With Redis down, get() answers
-    None and set() is ignored, so every read is a miss served from the database.
+    Counts a hit or a miss of policy `name` (hdms_cache_requests_total). With Redis down, get()
+    answers None and set() is ignored, so every read is a miss served from the database.
     """
     from django.core.cache import cache
 
     value = cache.get(key)
     if value is not None:
-        count(f"{name}_hit")
+        count(name, hit=True)
         return value
-    count(f"{name}_miss")
+    count(name, hit=False)
     value = load()
     cache.set(key, value, timeout=int(ttl))
     return value
@@ -77,5 +68,5 @@ class SafeJSONSerializer(JSONSerializer):
             return json.loads(value.decode())
         except (UnicodeDecodeError, ValueError):
             logger.warning("unreadable cache value (%d bytes) ignored: not JSON", len(value))
-            count("cache_unreadable")
+            CACHE_ERRORS.labels("unreadable").inc()
             return None

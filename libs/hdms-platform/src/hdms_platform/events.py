@@ -27,6 +27,7 @@ class TicketEvent(TypedDict):
     seq: NotRequired[int]  # set by communication-service: the replay cursor
     source: NotRequired[str]  # set by the relay: the service whose outbox published it
     source_seq: NotRequired[int]  # set by the relay: that source's publishing order, 1, 2, 3...
+    request_id: NotRequired[str]  # the request or task that made the change (X-Request-ID), for tracing
 
 
 class Viewer(TypedDict):

@@ -1,16 +1,35 @@
-"""Structured logging with request ids."""
+"""Logs: a request id on every line, one access-log line per request and per task.
+
+The id comes from the caller's X-Request-ID (the gateway makes one when the client sent none) or is
+made here; it is echoed on the response, sent on every service-to-service call (access.py), put
+on Celery messages and outbox events (celery.py, outbox), and set for each WebSocket's lines, so
+one id finds a request's whole path across services, tasks and sockets. JSON lines come from
+python-json-logger (LOG_FORMAT=json, always in production); development keeps the console format.
+"""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
+import time
 import uuid
-from datetime import UTC, datetime
+
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+access_logger = logging.getLogger("hdms.access")
+
+
+def valid_request_id(value: str | None) -> str:
+    """The caller's id when well formed, else a fresh one."""
+    return value if value and _VALID_ID.match(value) else uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    value = request_id_var.get()
+    return None if value == "-" else value
 
 
 class RequestIdFilter(logging.Filter):
@@ -19,34 +38,81 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", "-"),
-        }
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+class JsonFormatter(_LibraryJsonFormatter):
+    """One JSON object per line: ts (UTC, ISO 8601), level, logger, message, request_id, and any
+    `extra=` fields of the call (the access log's method, route, status...)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="ts",
+        )
+
+
+def _user_id(request) -> str | None:
+    user = getattr(request, "user", None)  # DRF sets it on the Django request once authenticated
+    return str(user.id) if getattr(user, "id", None) else None
 
 
 class RequestIdMiddleware:
-    """Takes a well-formed X-Request-ID from the caller or makes one; echoes it on the response."""
+    """Takes a well-formed X-Request-ID from the caller or makes one; echoes it on the response;
+    writes the access-log line (method, route template, path, status, duration, user id; never a
+    header, a query string or a body, so never a token or a password)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request_id = valid_request_id(request.headers.get("X-Request-ID"))
         token = request_id_var.set(request_id)
+        started = time.perf_counter()
         try:
             request.request_id = request_id
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
+            if access_logger.isEnabledFor(logging.INFO):
+                from .metrics import route_of
+
+                duration_ms = round((time.perf_counter() - started) * 1000, 1)
+                user_id = _user_id(request)
+                access_logger.info(
+                    "%s %s %s %.1fms user=%s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    duration_ms,
+                    user_id or "-",
+                    extra={
+                        "method": request.method,
+                        "route": route_of(request),
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": duration_ms,
+                        "user_id": user_id,
+                    },
+                )
             return response
+        finally:
+            request_id_var.reset(token)
+
+
+class WebSocketRequestId:
+    """ASGI middleware: a socket's log lines carry the id of its handshake (X-Request-ID from the
+    gateway or client, else a fresh one), and the handshake is logged like a request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        token = request_id_var.set(valid_request_id(headers.get(b"x-request-id", b"").decode("latin-1")))
+        try:
+            access_logger.info(
+                "WEBSOCKET %s", scope.get("path", ""), extra={"method": "WEBSOCKET", "path": scope.get("path", "")}
+            )
+            return await self.app(scope, receive, send)
         finally:
             request_id_var.reset(token)

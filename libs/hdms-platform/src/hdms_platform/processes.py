@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,12 +16,27 @@ import time
 import urllib.request
 from pathlib import Path
 
+from . import observe
 from .settings import SECRET_VARIABLES, service_secrets
 from .stack import EXIT_PORT, REPO, Config, StackError, port_in_use, process_alive, read_pid, say, wait_until
 
 SERVICES = ("user", "ticket", "communication", "file")
 # Whose secrets each program gets: a worker or relay holds exactly what its service holds.
 SERVICE_OF = {"worker": "file", "events": "communication", "ticket-relay": "ticket", "file-relay": "file"}
+
+
+# The programs without HTTP of their own export their metrics on these ports (the services at /metrics).
+METRICS_PORTS = {
+    "worker": ("WORKER_METRICS_PORT", 9101),
+    "events": ("EVENTS_METRICS_PORT", 9102),
+    "ticket-relay": ("TICKET_RELAY_METRICS_PORT", 9103),
+    "file-relay": ("FILE_RELAY_METRICS_PORT", 9104),
+}
+
+
+def metrics_port(config: Config, name: str) -> int:
+    variable, default = METRICS_PORTS[name]
+    return config.port(variable, default)
 
 
 def program_environment(config: Config, name: str) -> dict[str, str]:
@@ -30,13 +46,21 @@ def program_environment(config: Config, name: str) -> dict[str, str]:
     must not hold (run/<program>.env, 0600), and those variables are dropped from the inherited
     environment too.
     """
-    withheld = set(SECRET_VARIABLES) - service_secrets(SERVICE_OF.get(name, name))
+    owner = SERVICE_OF.get(name, name)
+    withheld = set(SECRET_VARIABLES) - (service_secrets(owner) if owner in SERVICES else set())
     scoped = config.data_dir / "run" / f"{name}.env"
     lines = config.env_file.read_text().splitlines() if config.env_file.exists() else []
     scoped.touch(mode=0o600)
     scoped.chmod(0o600)
     scoped.write_text("".join(f"{line}\n" for line in lines if line.split("=", 1)[0].strip() not in withheld))
     env = {key: value for key, value in os.environ.items() if key not in withheld}
+    # prometheus-client's multiprocess files: one empty directory per program run (metrics.py)
+    metrics_dir = config.data_dir / "metrics" / name
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if name in METRICS_PORTS:
+        env["HDMS_METRICS_PORT"] = str(metrics_port(config, name))
     return {**env, "PYTHONUNBUFFERED": "1", "HDMS_ENV_FILE": str(scoped)}
 
 
@@ -95,10 +119,13 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
             REPO / "services" / f"{service}-service",
             None,
         )
+    for name, (argv, _) in observe.commands(config).items():
+        out[name] = (argv, REPO, None)
     return out
 
 
 BACKGROUND = ("worker", "events", "ticket-relay", "file-relay")
+OBSERVABILITY = observe.PROGRAMS  # `make observe`, or with `make up` when HDMS_OBSERVABILITY=true
 
 
 def _celery_worker(service: str, concurrency: str) -> list[str]:
@@ -125,6 +152,9 @@ def start(config: Config, names: list[str]) -> None:
     (data / "run").mkdir(parents=True, exist_ok=True)
     (data / "log").mkdir(parents=True, exist_ok=True)
     table = commands(config)
+    if "prometheus" in names:
+        observe.render(config)
+    extra_env = {name: env for name, (_, env) in observe.commands(config).items()}
     launched: list[tuple[str, int | None, float]] = []
     for name in names:
         started = time.monotonic()
@@ -140,8 +170,14 @@ def start(config: Config, names: list[str]) -> None:
                 f"set {name.upper()}_SERVICE_PORT in {config.env_file} to a free port",
                 EXIT_PORT,
             )
+        if name in METRICS_PORTS and port_in_use("127.0.0.1", metrics_port(config, name)):
+            raise StackError(
+                f"port {metrics_port(config, name)} is already in use, so {name} cannot export its metrics on it; "
+                f"set {METRICS_PORTS[name][0]} in {config.env_file} to a free port",
+                EXIT_PORT,
+            )
         log = open(data / "log" / f"{name}.log", "ab")
-        env = program_environment(config, name)
+        env = {**program_environment(config, name), **extra_env.get(name, {})}
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         pidfile.write_text(str(process.pid))
         launched.append((name, port, started))
@@ -153,6 +189,10 @@ def start(config: Config, names: list[str]) -> None:
                 timeout=60,
             )
             say(name, "started", started, f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)")
+        elif name in OBSERVABILITY:
+            url = observe.ready_url(config, name)
+            wait_until(lambda url=url: _answers(url), what=f"{name} at {url} (log: {data / 'log' / (name + '.log')})", timeout=30)
+            say(name, "started", started, url)
         else:
             time.sleep(0.5)
             pid = read_pid(data / "run" / f"{name}.pid")
@@ -162,7 +202,11 @@ def start(config: Config, names: list[str]) -> None:
 
 
 def _live(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=2) as response:
+    return _answers(f"http://127.0.0.1:{port}/health/live")
+
+
+def _answers(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
 
 
@@ -203,14 +247,18 @@ def _group_alive(pgid: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hdms-processes")
     parser.add_argument("command", choices=["start", "stop"])
-    parser.add_argument("names", nargs="*", default=[*SERVICES, *BACKGROUND])
+    parser.add_argument("names", nargs="*", default=[], help=f"any of {', '.join([*SERVICES, *BACKGROUND, *OBSERVABILITY])}")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - {*SERVICES, *BACKGROUND, *OBSERVABILITY})
+    if unknown:
+        parser.error(f"unknown program(s): {', '.join(unknown)}")
     try:
         config = Config.load()
         if args.command == "start":
-            start(config, args.names)
+            observed = config.get("HDMS_OBSERVABILITY", "false").lower() in ("1", "true", "yes", "on")
+            start(config, args.names or [*SERVICES, *BACKGROUND, *(OBSERVABILITY if observed else ())])
         else:
-            stop(config, list(reversed(args.names)))
+            stop(config, list(reversed(args.names or [*SERVICES, *BACKGROUND, *OBSERVABILITY])))
         return 0
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)

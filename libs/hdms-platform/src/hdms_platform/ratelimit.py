@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
+from .metrics import RATELIMIT_DECISIONS
 from .models import RateCounter
 
 PURGE_ONE_IN = 100  # every ~100th hit deletes the expired rows (a few per window and subject)
@@ -58,7 +59,9 @@ def hit(limit: Limit, subject: str) -> int:
 
 def over(limit: Limit, subject: str) -> bool:
     """Count one hit; True when it is past the limit (the caller refuses it)."""
-    return hit(limit, subject) > limit.hits
+    limited = hit(limit, subject) > limit.hits
+    RATELIMIT_DECISIONS.labels(limit.name, "limited" if limited else "allowed").inc()
+    return limited
 
 
 def reset(limit: Limit, subject: str) -> None:

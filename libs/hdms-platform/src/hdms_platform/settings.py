@@ -73,10 +73,11 @@ SECRET_VARIABLES = (
     "DJANGO_SECRET_KEY",
     "POSTGRES_PASSWORD",
     "PGBOUNCER_ADMIN_PASSWORD",
+    "PGBOUNCER_STATS_PASSWORD",
     "JWT_PRIVATE_KEY",
     "JWT_PRIVATE_KEY_FILE",
     *(f"{s.upper()}_DB_PASSWORD" for s in SERVICES),
-    *(f"REDIS_{role.upper()}_PASSWORD" for role in ("admin", *REDIS_DB)),
+    *(f"REDIS_{role.upper()}_PASSWORD" for role in ("admin", "metrics", *REDIS_DB)),
 )
 
 
@@ -232,6 +233,7 @@ def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
 
 def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
     level = env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")
+    access_log = env.bool("ACCESS_LOG", True)
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -250,6 +252,8 @@ def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
+            # The access log (a line per request, socket and task) has its own switch, not LOG_LEVEL.
+            "hdms.access": {"level": "INFO" if access_log else "WARNING"},
             "django.db.backends": {"level": "INFO"},
             "hdms.cache.ignored": {"handlers": ["console", "degraded"], "level": "WARNING", "propagate": False},
         },
@@ -301,7 +305,8 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hdms_platform.schema.document_errors"],
         },
         "MIDDLEWARE": [
-            "hdms_platform.logging.RequestIdMiddleware",
+            "hdms_platform.metrics.MetricsMiddleware",  # outermost: times and counts everything below
+            "hdms_platform.logging.RequestIdMiddleware",  # request id and the access log line
             "hdms_platform.audit.AuditContextMiddleware",
             "django.middleware.security.SecurityMiddleware",
             "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS

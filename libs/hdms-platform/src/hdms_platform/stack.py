@@ -148,7 +148,7 @@ def process_alive(pid: int | None, name: str) -> bool:
     return name.encode() in cmdline and ") Z " not in stat
 
 
-REDIS_ROLE_USERS = ("admin", "cache", "channels", "broker")
+REDIS_ROLE_USERS = ("admin", "metrics", "cache", "channels", "broker")
 
 
 def render_redis_acl(passwords: dict[str, str]) -> str:
@@ -287,13 +287,14 @@ class NativeStack:
     def secrets(self) -> dict[str, str]:
         values = {f"{svc}_password": self.config.get(f"{svc.upper()}_DB_PASSWORD") for svc in SERVICES}
         values["admin_password"] = self.config.get("PGBOUNCER_ADMIN_PASSWORD")
+        values["stats_password"] = self.config.get("PGBOUNCER_STATS_PASSWORD")
         for role in REDIS_ROLE_USERS:
             values[f"redis_{role}_password"] = self.config.get(f"REDIS_{role.upper()}_PASSWORD")
         for name, value in values.items():
             if any(ch in value for ch in "\"'\\\n "):
-                env_name = {"admin_password": "PGBOUNCER_ADMIN_PASSWORD"}.get(name) or (
-                    name.upper() if name.startswith("redis_") else f"{name.split('_')[0].upper()}_DB_PASSWORD"
-                )
+                env_name = {"admin_password": "PGBOUNCER_ADMIN_PASSWORD", "stats_password": "PGBOUNCER_STATS_PASSWORD"}.get(
+                    name
+                ) or (name.upper() if name.startswith("redis_") else f"{name.split('_')[0].upper()}_DB_PASSWORD")
                 raise StackError(f"{env_name} must not contain quotes, backslashes or spaces", EXIT_CONFIG)
         return values
 
@@ -488,7 +489,9 @@ class NativeStack:
         secrets = self.secrets()
         admin = self.config.get("PGBOUNCER_ADMIN_USER", "hdms_pgbouncer")
         auth_file = self.data / "pgbouncer" / "userlist.txt"
-        users = [(f"hdms_{svc}", secrets[f"{svc}_password"]) for svc in SERVICES] + [(admin, secrets["admin_password"])]
+        stats = self.config.get("PGBOUNCER_STATS_USER", "hdms_pgbouncer_stats")
+        users = [(f"hdms_{svc}", secrets[f"{svc}_password"]) for svc in SERVICES]
+        users += [(admin, secrets["admin_password"]), (stats, secrets["stats_password"])]
         changed = self.write_private(auth_file, "".join(f'"{u}" "{p}"\n' for u, p in users))
         template = string.Template((REPO / "config/pgbouncer/pgbouncer.ini.example").read_text())
         ini = template.substitute(
@@ -500,6 +503,7 @@ class NativeStack:
             PGBOUNCER_LOGFILE=self.log / "pgbouncer.log",
             PGBOUNCER_AUTH_FILE=auth_file,
             PGBOUNCER_ADMIN_USER=admin,
+            PGBOUNCER_STATS_USER=stats,
             PGBOUNCER_POOL_SIZE=self.config.get("PGBOUNCER_POOL_SIZE", "20"),
             PGBOUNCER_MAX_CLIENT_CONN=self.config.get("PGBOUNCER_MAX_CLIENT_CONN", "1000"),
             PGBOUNCER_MAX_DB_CONNECTIONS=self.config.get("PGBOUNCER_MAX_DB_CONNECTIONS", "0"),

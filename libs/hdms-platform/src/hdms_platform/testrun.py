@@ -48,7 +48,8 @@ def free_ports(count: int) -> list[int]:
 
 
 def private_env(state: Path) -> Path:
-    pgbouncer, redis, gateway, *service_ports = free_ports(7)
+    pgbouncer, redis, gateway, prometheus, pgb_exporter, redis_exporter, *ports = free_ports(14)
+    service_ports, metrics_ports = ports[:4], ports[4:]
     keys = state / "keys"
     envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
     overrides = {
@@ -67,6 +68,15 @@ def private_env(state: Path) -> Path:
         "PRESENCE_TTL_SECONDS": "2",  # so the end-to-end tests see presence expire quickly
         "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",  # every test (and the API fuzzer) signs in from 127.0.0.1
         **{f"{s.upper()}_SERVICE_PORT": str(p) for s, p in zip(SERVICES, service_ports, strict=True)},
+        "PROMETHEUS_PORT": str(prometheus),
+        "PROMETHEUS_SCRAPE_INTERVAL": "1s",
+        "PGBOUNCER_EXPORTER_PORT": str(pgb_exporter),
+        "REDIS_EXPORTER_PORT": str(redis_exporter),
+        **{
+            f"{n}_METRICS_PORT": str(p)
+            for n, p in zip(("WORKER", "EVENTS", "TICKET_RELAY", "FILE_RELAY"), metrics_ports, strict=True)
+        },
+        "LOG_FORMAT": "json",  # production's format: the tests read the access log
     }
     path = state / "test.env"
     path.write_text(envfile.render((REPO / ".env.example").read_text(), overrides))

@@ -1,11 +1,12 @@
-"""URL patterns every service serves: health, the OpenAPI schema with its docs UI (no CDN), and
-the service's audit log (`api/v1/audit/<service>/`, admins)."""
+"""URL patterns every service serves: health, the OpenAPI schema with its docs UI (no CDN), the
+service's audit log (`api/v1/audit/<service>/`, admins) and its Prometheus metrics (`metrics`)."""
 
 from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .audit_api import AuditListApi
+from .metrics import metrics_view
 
 
 def platform_urls() -> list:
@@ -16,6 +17,8 @@ def platform_urls() -> list:
         # gateway under the service's prefix (/ticket/api/docs/ -> /ticket/api/schema/).
         path("api/docs/", SpectacularSwaggerView.as_view(url="../schema/"), name="docs"),
         path(f"api/v1/audit/{settings.HDMS_SERVICE}/", AuditListApi.as_view(), name="audit"),
+        # Prometheus; the gateway does not route it (internal network only).
+        path("metrics", metrics_view, name="metrics"),
     ]
 
 

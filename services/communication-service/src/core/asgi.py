@@ -14,10 +14,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from apps.conversations.routing import BrowserOriginValidator, websocket_urlpatterns  # noqa: E402
+from hdms_platform.logging import WebSocketRequestId  # noqa: E402
+from hdms_platform.metrics import WebSocketMetrics  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": BrowserOriginValidator(URLRouter(websocket_urlpatterns), settings.WEBSOCKET_ALLOWED_ORIGINS),
+        "websocket": WebSocketRequestId(
+            WebSocketMetrics(BrowserOriginValidator(URLRouter(websocket_urlpatterns), settings.WEBSOCKET_ALLOWED_ORIGINS))
+        ),
     }
 )

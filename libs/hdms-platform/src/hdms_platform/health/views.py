@@ -5,7 +5,6 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .. import cache as cache_counters
 from .checks import run_readiness
 
 logger = logging.getLogger("hdms.health")
@@ -31,7 +30,6 @@ def ready(request):
         "status": "fail" if failed else "ok",
         "service": settings.HDMS_SERVICE,
         "checks": checks,
-        "counters": cache_counters.snapshot(),
     }
     if failed:
         body["failed"] = failed

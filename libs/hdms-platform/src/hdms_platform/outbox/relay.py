@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from ..events import TicketEvent
+from ..logging import request_id_var
+from ..metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
 from .models import OutboxEvent, OutboxSequence
 
 logger = logging.getLogger("hdms.outbox")
@@ -64,6 +66,7 @@ def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
         last_seq = sequence.last_seq
         for row in rows:
             seq = None if row.type in internal else last_seq + 1
+            token = request_id_var.set(row.payload.get("request_id") or "-")  # the message carries the writer's id
             try:
                 publish(row.payload if seq is None else {**row.payload, "source": source, "source_seq": seq})
             except Exception as exc:  # noqa: BLE001 - any publish failure leaves the row pending, to retry
@@ -72,6 +75,8 @@ def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
                 OutboxEvent.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, last_error=result.error)
                 logger.warning("outbox publish failed for %s (%s): %s", row.pk, row.type, result.error)
                 break
+            finally:
+                request_id_var.reset(token)
             sent.append((row.pk, seq))
             last_seq = seq or last_seq
         now = timezone.now()
@@ -81,6 +86,7 @@ def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
             sequence.last_seq = last_seq
             sequence.save(update_fields=["last_seq"])
         result.published = len(sent)
+    OUTBOX_PUBLISHED.inc(result.published)
     return result
 
 
@@ -109,6 +115,7 @@ def run_forever(
             close_old_connections()
             result = RelayResult(failed=1, error=str(exc))
         if result.failed:
+            OUTBOX_FAILURES.inc()
             time.sleep(backoff)
             backoff = min(max_backoff, backoff * 2)
         else:

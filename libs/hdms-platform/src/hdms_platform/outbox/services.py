@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ..events import Audience, EventType, TicketEvent
+from ..logging import current_request_id
 from .models import OutboxEvent
 
 
@@ -25,4 +26,7 @@ def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: dict, audience:
         "occurred_at": now.isoformat(),
         "data": data,
     }
+    request_id = current_request_id()
+    if request_id:
+        payload["request_id"] = request_id  # the request (or task) that made the change
     return OutboxEvent.objects.create(id=event_id, type=type, ticket_id=ticket_id, payload=payload, created_at=now)

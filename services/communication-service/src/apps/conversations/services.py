@@ -13,9 +13,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from hdms_platform.auth import TokenUser
 from hdms_platform.events import PresenceEvent, PresenceState, TicketEvent, Viewer, group_message, ticket_group
+from hdms_platform.metrics import EVENT_FANOUT, EVENT_GAPS, EVENTS_STORED
 
 from .models import EventGap, EventSource, ParkedEvent
 from .models import TicketEvent as StoredEvent
@@ -29,13 +31,15 @@ def _store_event(event: TicketEvent) -> StoredEvent:
     """Store an event once (its id is the de-duplication key); the row that holds it."""
     try:
         with transaction.atomic():
-            return StoredEvent.objects.create(
+            row = StoredEvent.objects.create(
                 event_id=event["id"],
                 ticket_id=event["ticket_id"],
                 type=event["type"],
                 audience=event.get("audience", "everyone"),
                 payload=event,
             )
+        EVENTS_STORED.labels(event["type"]).inc()
+        return row
     except IntegrityError:
         return StoredEvent.objects.get(event_id=event["id"])
 
@@ -83,6 +87,7 @@ def event_gaps_flush(*, source: str) -> list[StoredEvent]:
             return []
         if first.seq > cursor.last_seq + 1:
             EventGap.objects.create(source=source, first_missing=cursor.last_seq + 1, last_missing=first.seq - 1)
+            EVENT_GAPS.labels(source).inc()
             logger.error(
                 "events %s..%s of %s never arrived; storing what came after them", cursor.last_seq + 1, first.seq - 1, source
             )
@@ -124,6 +129,9 @@ def event_broadcast(row: StoredEvent) -> None:
         await asyncio.wait_for(layer.group_send(ticket_group(row.ticket_id), group_message(event)), BROADCAST_TIMEOUT_SECONDS)
 
     async_to_sync(send)()
+    occurred = parse_datetime(event.get("occurred_at") or "")
+    if occurred is not None:
+        EVENT_FANOUT.observe(max(0.0, (timezone.now() - occurred).total_seconds()))
 
 
 def events_purge() -> int:

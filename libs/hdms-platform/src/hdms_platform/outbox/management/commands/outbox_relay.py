@@ -6,6 +6,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
+from hdms_platform import metrics
 from hdms_platform.outbox.relay import configured_publisher, oldest_pending_age, pending_count, relay_batch, run_forever
 
 
@@ -45,5 +46,6 @@ class Command(BaseCommand):
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-        self.stdout.write(f"outbox relay running (poll every {poll_interval}s)")
+        port = metrics.serve()
+        self.stdout.write(f"outbox relay running (poll every {poll_interval}s" + (f", metrics on port {port})" if port else ")"))
         run_forever(publish=publish, poll_interval=poll_interval, stop=lambda: bool(stopping))
