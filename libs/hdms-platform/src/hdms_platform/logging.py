@@ -58,7 +58,8 @@ def _user_id(request) -> str | None:
 class RequestIdMiddleware:
     """Takes a well-formed X-Request-ID from the caller or makes one; echoes it on the response;
     writes the access-log line (method, route template, path, status, duration, user id; never a
-    header, a query string or a body, so never a token or a password)."""
+    header, a query string or a body, so never a token or a password). Prometheus' scrapes of
+    /metrics are counted in the metrics, not logged."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -71,9 +72,10 @@ class RequestIdMiddleware:
             request.request_id = request_id
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            if access_logger.isEnabledFor(logging.INFO):
-                from .metrics import route_of
+            from .metrics import route_of
 
+            route = route_of(request)
+            if route != "/metrics" and access_logger.isEnabledFor(logging.INFO):  # scrapes are not traffic
                 duration_ms = round((time.perf_counter() - started) * 1000, 1)
                 user_id = _user_id(request)
                 access_logger.info(
@@ -85,7 +87,7 @@ class RequestIdMiddleware:
                     user_id or "-",
                     extra={
                         "method": request.method,
-                        "route": route_of(request),
+                        "route": route,
                         "path": request.path,
                         "status": response.status_code,
                         "duration_ms": duration_ms,

@@ -204,6 +204,8 @@ NEEDED_PACKAGES = (
     ("nginx-light", "nginx"),
     ("chromium", "chromium"),
     ("docker-compose", "docker-compose"),
+    ("prometheus", "promtool"),  # make observe; make test checks the config and unit-tests the alerts
+    ("prometheus-redis-exporter", "prometheus-redis-exporter"),
 )
 
 

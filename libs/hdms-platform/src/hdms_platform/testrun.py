@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         elif run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
             run("ruff", [str(REPO / ".venv" / "bin" / "ruff"), "check", "."], suites)
             run("ruff format --check", [str(REPO / ".venv" / "bin" / "ruff"), "format", "--check", "."], suites)
+            prometheus = REPO / "config" / "prometheus"
+            run("promtool check config", ["promtool", "check", "config", str(prometheus / "prometheus.yml")], suites)
+            run("promtool test rules", ["promtool", "test", "rules", str(prometheus / "alerts.test.yml")], suites)
             for service in SERVICES:
                 cwd = REPO / "services" / f"{service}-service"
                 run(f"{service}: check", [PY, "manage.py", "check", "--fail-level", "WARNING"], suites, cwd=cwd)
