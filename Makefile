@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
 
-.PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench
+.PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench observe observe-down
 
 help:
 	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
@@ -11,6 +11,7 @@ help:
 	@echo "make test    install what is needed, run every test on a private stack, tear it down"
 	@echo "make chaos   the fault suite alone (also run by make test): faults under load, a table of results"
 	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
+	@echo "make observe Prometheus + PgBouncer/Redis exporters scraping the running stack (PROMETHEUS_PORT, 9090)"
 	@echo "make infra   PostgreSQL -> PgBouncer -> Redis only"
 	@echo "make lint    ruff"
 	@echo "make bench   benchmarks on a private production-like stack -> docs/performance.md (~5 min)"
@@ -35,6 +36,12 @@ down:
 down-purge:
 	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop
 	@bash scripts/stop-infrastructure.sh --purge
+
+observe: deps
+	@$(PY) -m hdms_platform.processes start pgbouncer-exporter redis-exporter prometheus
+
+observe-down:
+	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop pgbouncer-exporter redis-exporter prometheus
 
 status:
 	@python3 -m hdms_platform.stack status
