@@ -69,5 +69,9 @@ INGEST_EVENT_TASK = "hdms.communication.ingest_event"
 
 
 def send_event(app: Celery, event: dict) -> None:
-    """Hand one event to communication-service's queue; raises when the broker is unreachable."""
-    app.send_task(INGEST_EVENT_TASK, args=[event], queue=queue("communication"), retry=False)
+    """Hand one event to communication-service's queue; raises when the broker is unreachable.
+
+    ignore_result: send_task does not read task_ignore_result, and without it Celery's Redis result
+    backend subscribes for the result; after a Redis outage of over 20 s that subscriber gives up
+    for good ("the Celery application must be restarted") and every later publish fails."""
+    app.send_task(INGEST_EVENT_TASK, args=[event], queue=queue("communication"), retry=False, ignore_result=True)

@@ -1,4 +1,6 @@
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 
 class RateCounter(models.Model):
@@ -38,3 +40,20 @@ class AuditEntry(models.Model):
     class Meta:
         managed = False
         db_table = "hdms_audit_entry"
+
+
+class IdempotencyRecord(models.Model):
+    """One Idempotency-Key of one user and the answer its request got (see idempotency.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.UUIDField()
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "hdms_idempotency_key"
+        constraints = [models.UniqueConstraint(fields=["user_id", "key"], name="hdms_idempotency_key_once")]

@@ -324,6 +324,8 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
         ],
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 2 * 1024 * 1024,
         "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", 365, min_value=1),
+        # How long an Idempotency-Key's first answer is replayed (idempotency.py)
+        "IDEMPOTENCY_KEY_HOURS": env.int("IDEMPOTENCY_KEY_HOURS", 24, min_value=1, max_value=168),
         # Static files (the Swagger UI's assets) are served by whitenoise in every environment:
         # from the collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else
         # straight from the apps' static folders (a native checkout).

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hdms_platform.api import Conflict, Pagination, PayloadTooLarge
+from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
 from hdms_platform.parsers import MultiPartUploadParser
 
 from . import selectors, services
@@ -63,7 +64,9 @@ class AttachmentListCreateApi(APIView):
         request={"multipart/form-data": AttachmentUploadInput},
         responses={201: AttachmentOutput},
         summary="Upload a file to a ticket (413 over the limit, 415 for a refused type)",
+        parameters=[IDEMPOTENCY_KEY],
     )
+    @idempotent
     def post(self, request):
         data = self.AttachmentUploadInput(data=request.data)
         data.is_valid(raise_exception=True)

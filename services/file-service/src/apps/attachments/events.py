@@ -12,6 +12,7 @@ def publish(event: TicketEvent) -> None:
     from core.celery import app
 
     if event["type"] == "attachment.uploaded":  # work for our own worker, not news for the sockets
-        app.send_task(PROCESS_TASK, args=[event["data"]["attachment_id"]], queue=queue("file"), retry=False)
+        # ignore_result: see send_event
+        app.send_task(PROCESS_TASK, args=[event["data"]["attachment_id"]], queue=queue("file"), retry=False, ignore_result=True)
     else:
         send_event(app, event)

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hdms_platform.api import Pagination
+from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
 
 from . import selectors, services
 from .models import Ticket
@@ -111,7 +112,10 @@ class TicketListCreateApi(APIView):
         )
         return Response(body)
 
-    @extend_schema(request=TicketCreateInput, responses={201: TicketOutput}, summary="Open a ticket")
+    @extend_schema(
+        request=TicketCreateInput, responses={201: TicketOutput}, summary="Open a ticket", parameters=[IDEMPOTENCY_KEY]
+    )
+    @idempotent
     def post(self, request):
         data = self.TicketCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -180,7 +184,13 @@ class CommentListCreateApi(APIView):
         comments = selectors.comment_list(user=request.user, ticket_id=ticket_id)
         return Response(_paginate(request, self, comments, CommentOutput))
 
-    @extend_schema(request=CommentCreateInput, responses={201: CommentOutput}, summary="Add a comment or an internal note")
+    @extend_schema(
+        request=CommentCreateInput,
+        responses={201: CommentOutput},
+        summary="Add a comment or an internal note",
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @idempotent
     def post(self, request, ticket_id):
         data = self.CommentCreateInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,0 +1,136 @@
+"""Safe retries of creates: the `Idempotency-Key` header.
+
+The same key from the same user within IDEMPOTENCY_KEY_HOURS (24) returns the first request's
+result and creates nothing new. The key is claimed by inserting its row **in the transaction of
+the create itself**, so the three outcomes a client can be unsure of are all safe:
+
+- the first request committed (even if its answer was lost: a dropped connection, the mid-COMMIT
+  503 "outcome unknown"): the row is there with the stored answer, a retry gets that answer;
+- it did not commit: there is no row, a retry does the work (once);
+- it is still running: a concurrent retry's INSERT waits on the row's unique index until the first
+  commits (then it replays) or rolls back (then it does the work itself).
+
+Only 2xx answers are stored; a refused request (4xx) leaves no row, so a corrected retry with the
+same key works. The same key with a different request (another path or body) is a 422.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
+
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces (a UUID fits)
+
+
+class KeyReused(APIException):
+    status_code = 422
+    default_code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used for a different request; use a new key."
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Optional. A retry with the same key (within 24 h, same user, same request) returns the "
+    "first answer and creates nothing new; the same key with another request is a 422.",
+)
+
+
+class _Refused(Exception):
+    def __init__(self, response):
+        self.response = response
+
+
+def fingerprint(request) -> str:
+    """What makes two requests 'the same': method, path and body (for uploads, each file's name,
+    size and content hash, not the bytes)."""
+    fields = {}
+    for name, value in sorted(request.data.items()):
+        if isinstance(value, UploadedFile):
+            digest = hashlib.sha256()
+            for chunk in value.chunks():
+                digest.update(chunk)
+            value.seek(0)
+            fields[name] = [value.name, value.size, digest.hexdigest()]
+        else:
+            fields[name] = value
+    raw = json.dumps([request.method, request.path, fields], sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def idempotent(view_method):
+    """For a DRF view's create method: honour Idempotency-Key (see the module's docstring)."""
+
+    @functools.wraps(view_method)
+    def wrapper(view, request, *args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view_method(view, request, *args, **kwargs)
+        if not _VALID_KEY.match(key):
+            raise ValidationError({HEADER: ["Use 1 to 255 printable ASCII characters without spaces (a UUID, say)."]})
+        user_id, digest = request.user.id, fingerprint(request)
+        for _ in range(2):  # a second pass only after dropping an expired row of the same key
+            try:
+                with transaction.atomic():
+                    record = _claim(user_id, key, digest)
+                    response = view_method(view, request, *args, **kwargs)
+                    if not 200 <= response.status_code < 300:
+                        raise _Refused(response)  # roll the claim back: the retry may try again
+                    record.status_code, record.body, record.completed_at = response.status_code, response.data, timezone.now()
+                    record.save(update_fields=["status_code", "body", "completed_at"])
+                    return response
+            except _Refused as refused:
+                return refused.response
+            except _KeyTaken:
+                existing = IdempotencyRecord.objects.filter(user_id=user_id, key=key).first()
+                if existing is None:
+                    continue  # its transaction rolled back after we looked: try again
+                if existing.created_at < timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS):
+                    existing.delete()
+                    continue
+                if existing.fingerprint != digest:
+                    raise KeyReused() from None
+                replay = Response(existing.body, status=existing.status_code)
+                replay["Idempotent-Replayed"] = "true"
+                return replay
+        raise KeyReused()
+
+    return wrapper
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+def _claim(user_id, key: str, digest: str) -> IdempotencyRecord:
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate key leaves the outer transaction usable
+            return IdempotencyRecord.objects.create(user_id=user_id, key=key, fingerprint=digest)
+    except IntegrityError:
+        raise _KeyTaken() from None
+
+
+def purge_expired(batch: int = 1000) -> int:
+    """Delete rows past the window, in batches (no long locks); returns how many."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    deleted = 0
+    while True:
+        ids = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += IdempotencyRecord.objects.filter(id__in=ids).delete()[0]
