@@ -3,12 +3,14 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
 
-.PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench observe observe-down
+.PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench observe observe-down backup restore
 
 help:
 	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
 	@echo "make down    stop everything (data kept; make down-purge deletes it)"
 	@echo "make test    install what is needed, run every test on a private stack, tear it down"
+	@echo "make backup  every database, the media and the broker's tasks -> backups/hdms-<time>/ (BACKUP_DIR)"
+	@echo "make restore BACKUP=backups/hdms-<time>  into a stack whose programs are stopped (make down; make infra)"
 	@echo "make chaos   the fault suite alone (also run by make test): faults under load, a table of results"
 	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
 	@echo "make observe Prometheus + PgBouncer/Redis exporters scraping the running stack (PROMETHEUS_PORT, 9090)"
@@ -43,8 +45,16 @@ observe: deps
 observe-down:
 	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop pgbouncer-exporter redis-exporter prometheus
 
+backup: deps
+	@$(PY) -m hdms_platform.backup create
+
+restore: deps
+	@[ -n "$(BACKUP)" ] || { echo "error: say which backup: make restore BACKUP=backups/hdms-<time>" >&2; exit 2; }
+	@$(PY) -m hdms_platform.backup restore "$(BACKUP)"
+
 status:
-	@python3 -m hdms_platform.stack status
+	@python3 -m hdms_platform.stack status; infra=$$?; \
+	if [ -x $(PY) ]; then $(PY) -m hdms_platform.processes status; else false; fi && exit $$infra
 
 verify:
 	@bash scripts/verify-all-connections.sh

