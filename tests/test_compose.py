@@ -45,7 +45,7 @@ def test_images_are_pinned_to_supported_versions(base):
 
 def test_every_long_running_container_has_a_healthcheck(base):
     for name, service in base["services"].items():
-        if name != "migrate":
+        if name not in ("migrate", "backup"):  # one-shot jobs
             assert "healthcheck" in service, name
 
 
@@ -54,6 +54,17 @@ def test_dependencies_wait_for_health(base):
         for dependency, condition in (service.get("depends_on") or {}).items():
             wanted = "service_completed_successfully" if dependency == "migrate" else "service_healthy"
             assert condition == {"condition": wanted}, (name, dependency)
+
+
+def test_the_backup_job_dumps_through_pgbouncer_with_the_servers_client_version(base):
+    job = base["services"]["backup"]
+    assert job["profiles"] == ["tools"] and job["restart"] == "no"
+    assert "data" not in job["networks"] and job["environment"]["BACKUP_PG_HOST"] == "pgbouncer"
+    major = version(base["services"]["postgres"]["image"])[0]
+    assert job["environment"]["BACKUP_PG_BINDIR"] == f"/usr/lib/postgresql/{major}/bin"
+    assert f"postgresql-client-{major}" in (REPO / "Dockerfile").read_text()
+    assert "media:/var/lib/hdms/media" in job["volumes"] and any(v.endswith(":/backups") for v in job["volumes"])
+    assert job["command"][:4] == ["python", "-m", "hdms_platform.backup", "create"]
 
 
 def test_named_volumes_for_state(base):

@@ -11,9 +11,10 @@ A backup is one directory, `$BACKUP_DIR/hdms-<UTC time>/`:
   versions, the code's commit and each service's last applied migration per app.
 
 Natively pg_dump and pg_restore reach PostgreSQL through its Unix socket as the cluster's owner
-(no TCP, as the stack runs it). In compose the `backup` service runs this module with
-BACKUP_PG_HOST set: TCP to the `postgres` service as POSTGRES_USER (PgBouncer's pools are in
-transaction mode, which pg_dump cannot use).
+(no TCP, as the stack runs it), and a restore recreates each database empty first. In compose the
+`backup` service runs this module with BACKUP_PG_HOST=pgbouncer: each database through
+PgBouncer's session entry (`hdms_<service>_session`; pg_dump cannot use transaction pooling) as
+the service's own role, and a restore replaces what the dump holds (`pg_restore --clean`).
 
 Ownership is not dumped (the restore runs as each service's role, so it owns what it restores, as
 after `migrate`), but privileges are: the audit log's append-only REVOKEs come back with it.
@@ -54,30 +55,35 @@ class Postgres:
     def __init__(self, config: Config):
         self.config = config
         self.host = config.get("BACKUP_PG_HOST", "")
-        self.bindir = Path(config.get("BACKUP_PG_BINDIR", "")) if config.get("BACKUP_PG_BINDIR", "") else find_postgres_bindir()
-        if self.host:
-            self.prefix: list[str] = []
-            self.env = {**os.environ, "PGPASSWORD": config.get("POSTGRES_PASSWORD")}
-            self.args = ["-h", self.host, "-p", str(config.port("BACKUP_PG_PORT", 5432)), "-U", config.get("POSTGRES_USER", "postgres")]
-        else:
-            stack = NativeStack(config)
-            user = run_as_user(config)
-            self.prefix = ["runuser", "-u", user.pw_name, "--"] if os.geteuid() == 0 else []
-            self.env = dict(os.environ)
-            self.args = ["-h", str(stack.run), "-p", str(stack.pg_port)]
+        bindir = config.get("BACKUP_PG_BINDIR", "")
+        self.bindir = Path(bindir) if bindir else find_postgres_bindir()
         if self.bindir is None:
             raise StackError("no PostgreSQL client tools found (set BACKUP_PG_BINDIR)", EXIT_BACKUP)
+        if not self.host:
+            stack = NativeStack(config)
+            self.prefix = ["runuser", "-u", run_as_user(config).pw_name, "--"] if os.geteuid() == 0 else []
+            self.socket_args = ["-h", str(stack.run), "-p", str(stack.pg_port)]
 
-    def run(self, tool: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        cmd = [*self.prefix, str(self.bindir / tool), *self.args, *args]
-        result = subprocess.run(cmd, env=self.env, **kwargs)
+    def target(self, service: str | None) -> tuple[list[str], list[str], dict[str, str]]:
+        """(command prefix, connection arguments, environment) for a service's database (None: the
+        maintenance database). Over TCP: PgBouncer's session entry as the service's own role."""
+        if not self.host:
+            return self.prefix, [*self.socket_args, "-d", f"hdms_{service}" if service else "postgres"], dict(os.environ)
+        service = service or "user"
+        args = ["-h", self.host, "-p", str(self.config.port("BACKUP_PG_PORT", 6432)), "-U", f"hdms_{service}"]
+        env = {**os.environ, "PGPASSWORD": self.config.get(f"{service.upper()}_DB_PASSWORD")}
+        return [], [*args, "-d", f"hdms_{service}_session"], env
+
+    def run(self, tool: str, service: str | None, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        prefix, connection, env = self.target(service)
+        result = subprocess.run([*prefix, str(self.bindir / tool), *connection, *args], env=env, **kwargs)
         if result.returncode != 0:
             error = result.stderr.decode() if isinstance(result.stderr, bytes) else (result.stderr or "")
-            raise StackError(f"{tool} {' '.join(args[-1:])} failed: {error.strip()[-500:]}", EXIT_BACKUP)
+            raise StackError(f"{tool} for {service or 'postgres'} failed: {error.strip()[-500:]}", EXIT_BACKUP)
         return result
 
-    def sql(self, database: str, query: str) -> str:
-        return self.run("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", query, capture_output=True, text=True).stdout
+    def sql(self, service: str | None, query: str) -> str:
+        return self.run("psql", service, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query, capture_output=True, text=True).stdout
 
 
 def _sha256(path: Path) -> str:
@@ -115,8 +121,8 @@ def create(config: Config, target: Path) -> Path:
     for service in SERVICES:
         name = f"hdms_{service}"
         with (out / f"{name}.dump").open("wb") as dump:
-            pg.run("pg_dump", "--format=custom", "--no-owner", "-d", name, stdout=dump, stderr=subprocess.PIPE)
-        rows = pg.sql(name, "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app")
+            pg.run("pg_dump", service, "--format=custom", "--no-owner", stdout=dump, stderr=subprocess.PIPE)
+        rows = pg.sql(service, "SELECT app, max(name) FROM django_migrations GROUP BY app ORDER BY app")
         databases[service] = {"file": f"{name}.dump", "migrations": dict(line.split("|", 1) for line in rows.splitlines())}
     say("backup", "databases", started, ", ".join(f"hdms_{s}" for s in SERVICES))
 
@@ -134,7 +140,10 @@ def create(config: Config, target: Path) -> Path:
             if value is None:
                 continue  # gone since the scan
             ttl = broker.pttl(key)
-            f.write(json.dumps({"key": base64.b64encode(key).decode(), "ttl": max(ttl, 0), "value": base64.b64encode(value).decode()}) + "\n")
+            f.write(
+                json.dumps({"key": base64.b64encode(key).decode(), "ttl": max(ttl, 0), "value": base64.b64encode(value).decode()})
+                + "\n"
+            )
             keys += 1
     say("backup", "media, broker", started, f"{media_files} files, {keys} broker keys")
 
@@ -143,7 +152,7 @@ def create(config: Config, target: Path) -> Path:
         "created_at": datetime.now(UTC).isoformat(),
         "commit": _commit(),
         "versions": {
-            "postgresql": pg.sql("postgres", "SHOW server_version").strip(),
+            "postgresql": pg.sql(None, "SHOW server_version").strip(),
             "pg_dump": subprocess.run([str(pg.bindir / "pg_dump"), "--version"], capture_output=True, text=True).stdout.strip(),
             "redis": broker.info("server")["redis_version"],
         },
@@ -178,18 +187,34 @@ def restore(config: Config, backup: Path) -> None:
     started = time.monotonic()
     manifest = check(backup)
     if not config.get("BACKUP_PG_HOST", "") and supervise.running(config.data_dir):
-        up = [i["name"] for i in supervise.client(config.data_dir).supervisor.getAllProcessInfo() if i["statename"] in supervise.STATES_UP]
+        up = [
+            i["name"]
+            for i in supervise.client(config.data_dir).supervisor.getAllProcessInfo()
+            if i["statename"] in supervise.STATES_UP
+        ]
         if up:
             raise StackError(f"stop the programs first (make down, then make infra): running now: {', '.join(up)}", EXIT_BACKUP)
     pg = Postgres(config)
     for service, entry in manifest["databases"].items():
         name = f"hdms_{service}"
-        pg.sql("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        pg.sql("postgres", f'CREATE DATABASE "{name}" OWNER "{name}"')
-        pg.sql("postgres", f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
-        pg.sql("postgres", f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO "{name}"')
         with (backup / entry["file"]).open("rb") as dump:
-            pg.run("pg_restore", "--no-owner", f"--role={name}", "--exit-on-error", "-d", name, stdin=dump, stderr=subprocess.PIPE)
+            if pg.host:  # as the service's role through PgBouncer: replace what the dump holds
+                pg.run(
+                    "pg_restore",
+                    service,
+                    "--clean",
+                    "--if-exists",
+                    "--no-owner",
+                    "--exit-on-error",
+                    stdin=dump,
+                    stderr=subprocess.PIPE,
+                )
+                continue
+            pg.sql(None, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # natively: a new, empty database
+            pg.sql(None, f'CREATE DATABASE "{name}" OWNER "{name}"')
+            pg.sql(None, f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+            pg.sql(None, f'GRANT CONNECT, TEMPORARY ON DATABASE "{name}" TO "{name}"')
+            pg.run("pg_restore", service, "--no-owner", f"--role={name}", "--exit-on-error", stdin=dump, stderr=subprocess.PIPE)
     say("restore", "databases", started, ", ".join(f"hdms_{s}" for s in manifest["databases"]))
 
     media = _media_dir(config)
