@@ -64,6 +64,8 @@ def document_errors(result, generator, request, public):
             errors = dict(ERRORS_ALWAYS)
             if method != "get":
                 errors.update(ERRORS_WRITES)
+            if any(p.get("in") == "header" and p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
+                errors["422"] = "This Idempotency-Key was used for a different request (`idempotency_key_reused`)"
             responses = operation.setdefault("responses", {})
             for code, description in errors.items():
                 responses.setdefault(code, {"description": description, "content": reference})
