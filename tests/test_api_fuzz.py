@@ -63,8 +63,8 @@ def test_no_server_error_and_no_response_off_the_schema(stack_env, desk, people,
             CHECKS,
             "--max-examples",
             "25",
-            "--workers",
-            "2",
+            "--workers",  # one: two threads hit CPython 3.11.7's "AST constructor recursion depth
+            "1",  # mismatch" SystemError inside schemathesis' coverage phase now and then (gh-106905)
             "--seed",
             os.environ.get("HDMS_FUZZ_SEED", "8"),
             "--suppress-health-check",

@@ -44,7 +44,7 @@ class KeyReused(APIException):
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     HEADER,
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     OpenApiParameter.HEADER,
     description="Optional. A retry with the same key (within 24 h, same user, same request) returns the "
     "first answer and creates nothing new; the same key with another request is a 422.",
@@ -59,6 +59,9 @@ class _Refused(Exception):
 def fingerprint(request) -> str:
     """What makes two requests 'the same': method, path and body (for uploads, each file's name,
     size and content hash, not the bytes)."""
+    if not hasattr(request.data, "items"):  # a JSON body that is not an object: the view refuses it
+        raw = json.dumps([request.method, request.path, request.data], sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()
     fields = {}
     for name, value in sorted(request.data.items()):
         if isinstance(value, UploadedFile):
