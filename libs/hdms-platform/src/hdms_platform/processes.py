@@ -1,7 +1,8 @@
 """Run the four services, the Celery workers and the relays under supervisord (`make up` / `make down`).
 
-supervise.py runs supervisord; this module says what each program is. gunicorn serves the WSGI services, uvicorn the ASGI communication-service,
-the same servers in development, tests and benchmarks. PIDs and logs live under HDMS_DATA_DIR.
+This module says what each program is; supervise.py runs supervisord. gunicorn serves the WSGI
+services, uvicorn the ASGI communication-service, the same servers in development, tests and
+benchmarks. PIDs and logs live under HDMS_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -208,9 +208,12 @@ def start(config: Config, names: list[str]) -> None:
         launched.append((name, port, started))
     for name, port, started in launched:
         _wait_started(config, server, name, port)
-        detail = {True: f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)"}.get(bool(port))
-        if detail is None:
-            detail = observe.ready_url(config, name) if name in OBSERVABILITY else f"pid {_state(server, name)['pid']}"
+        if port:
+            detail = f"http://127.0.0.1:{port}  (/health/ready, /api/docs/)"
+        elif name in OBSERVABILITY:
+            detail = observe.ready_url(config, name)
+        else:
+            detail = f"pid {_state(server, name)['pid']}"
         say(name, "started", started, detail)
 
 
@@ -273,15 +276,8 @@ def _stop_unsupervised(data: Path, names: list[str]) -> None:
     for name in names:
         pidfile = data / "run" / f"{name}.pid"
         pid = read_pid(pidfile)
-        if pid and Path(f"/proc/{pid}").exists():
-            started = time.monotonic()
-            os.killpg(pid, signal.SIGTERM)
-            try:
-                wait_until(
-                    lambda pid=pid: not Path(f"/proc/{pid}").exists(), what=f"{name} to stop", timeout=supervise.GRACE_SECONDS
-                )
-            except StackError:
-                os.killpg(pid, signal.SIGKILL)
+        started = time.monotonic()
+        if pid and supervise.end_process_group(pid, grace=supervise.GRACE_SECONDS):
             say(name, "stopped", started, f"pid {pid} (it had no supervisord)")
         pidfile.unlink(missing_ok=True)
 

@@ -62,29 +62,12 @@ def render(data_dir: Path, programs: dict[str, Path], *, venv_python: str, log_m
     return conf
 
 
-class _UnixTransport(xmlrpc.client.Transport):
-    def __init__(self, sock: Path):
-        super().__init__()
-        self.sock = str(sock)
-
-    def make_connection(self, host):
-        import http.client
-        import socket
-
-        sock_path = self.sock
-
-        class Connection(http.client.HTTPConnection):
-            def connect(self):
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.settimeout(30)
-                self.sock.connect(sock_path)
-
-        return Connection("localhost")
-
-
 def client(data_dir: Path):
     """The supervisord of this data directory (XML-RPC over its socket): `.supervisor.<method>`."""
-    return xmlrpc.client.ServerProxy("http://localhost/RPC2", transport=_UnixTransport(paths(data_dir)[1]))
+    from supervisor.xmlrpc import SupervisorTransport  # in .venv; the exec path below needs only the stdlib
+
+    transport = SupervisorTransport(None, None, f"unix://{paths(data_dir)[1]}")
+    return xmlrpc.client.ServerProxy("http://localhost", transport=transport)
 
 
 def running(data_dir: Path) -> bool:
@@ -107,6 +90,23 @@ def write_launch(run_dir: Path, name: str, argv: list[str], cwd: Path, env: dict
     path.write_text(json.dumps({"argv": argv, "cwd": str(cwd), "env": env}))
 
 
+def end_process_group(pgid: int, grace: float) -> bool:
+    """TERM the process group, KILL what is left after `grace` seconds; False if it was already gone."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return sig != signal.SIGTERM
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.05)
+    return True
+
+
 def _reap_previous(pidfile: Path) -> None:
     """If the last run's leader died alone (SIGKILL), its children may still hold the port: the
     gunicorn or uvicorn workers of a killed master. End that old process group first."""
@@ -114,20 +114,8 @@ def _reap_previous(pidfile: Path) -> None:
         old = int(pidfile.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return
-    if old in (os.getpid(), os.getpgrp()):
-        return
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 1.0)):
-        try:
-            os.killpg(old, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(old, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+    if old not in (os.getpid(), os.getpgrp()):
+        end_process_group(old, grace=5.0)
 
 
 def exec_program(name: str, run_dir: Path) -> None:
