@@ -42,7 +42,7 @@ from pathlib import Path
 import redis
 
 from . import supervise
-from .settings import REDIS_KEY_PREFIX
+from .settings import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE
 from .stack import REPO, SERVICES, Config, NativeStack, StackError, find_postgres_bindir, run_as_user, say
 
 FORMAT = 1
@@ -99,11 +99,15 @@ def _media_dir(config: Config) -> Path:
 
 
 def _broker(config: Config) -> redis.Redis:
-    """The broker's server: its own URL when moved, else the shared server as the admin user."""
-    if config.get("REDIS_BROKER_URL", ""):
-        return redis.Redis.from_url(config.get("REDIS_BROKER_URL"))
+    """The broker's server: its own URL when the role was moved (CELERY_BROKER_URL; its user needs
+    DUMP and RESTORE), else the shared server's broker db as the admin user."""
+    moved = config.get(REDIS_URL_VARIABLE["broker"], "")
+    if moved:
+        return redis.Redis.from_url(moved)
     host, port = config.get("REDIS_HOST", "127.0.0.1"), config.port("REDIS_PORT", 6379)
-    return redis.Redis(host=host, port=port, db=2, username="hdms-admin", password=config.get("REDIS_ADMIN_PASSWORD"))
+    return redis.Redis(
+        host=host, port=port, db=REDIS_DB["broker"], username="hdms-admin", password=config.get("REDIS_ADMIN_PASSWORD")
+    )
 
 
 def _commit() -> str:
