@@ -68,10 +68,16 @@ def queue(service: str) -> str:
 INGEST_EVENT_TASK = "hdms.communication.ingest_event"
 
 
-def send_event(app: Celery, event: dict) -> None:
-    """Hand one event to communication-service's queue; raises when the broker is unreachable.
+def send(app: Celery, task: str, args: list, service: str) -> None:
+    """Send one task to a service's queue, once (no retry: the caller's outbox retries); raises when
+    the broker is unreachable.
 
     ignore_result: send_task does not read task_ignore_result, and without it Celery's Redis result
     backend subscribes for the result; after a Redis outage of over 20 s that subscriber gives up
-    for good ("the Celery application must be restarted") and every later publish fails."""
-    app.send_task(INGEST_EVENT_TASK, args=[event], queue=queue("communication"), retry=False, ignore_result=True)
+    for good ("the Celery application must be restarted") and every later send fails."""
+    app.send_task(task, args=args, queue=queue(service), retry=False, ignore_result=True)
+
+
+def send_event(app: Celery, event: dict) -> None:
+    """Hand one event to communication-service's queue."""
+    send(app, INGEST_EVENT_TASK, [event], "communication")
