@@ -230,7 +230,7 @@ def test_a_worker_sigkilled_mid_task_redelivers_and_the_effect_happens_once(stac
             worker = process_pids(stack_env)["worker"]
             os.killpg(worker, signal.SIGKILL)  # the main process and its pool: nothing can ack or requeue
             # No command: supervisord restarts it (natively; compose's restart: does in Docker).
-            wait_for(lambda: alive(process_pids(stack_env)["worker"]) and process_pids(stack_env)["worker"] != worker, timeout=10)
+            wait_for(lambda: (new := process_pids(stack_env)["worker"]) != worker and alive(new), timeout=10)
             status = wait_status(desk, customer, attachment, {"ready", "rejected"}, timeout=EVENT_GRACE_SECONDS)["status"]
             recovered = time.monotonic()
         check_writes_and_events(stack_env, load, watcher, row)

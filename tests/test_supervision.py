@@ -1,5 +1,6 @@
 """Supervision natively (supervisord): a program that dies comes back by itself; `make status`
-shows each program's state and uptime; logs rotate."""
+shows each program's state and uptime; every program's log is set to rotate (the rotation itself is
+supervisord's, not exercised here)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_status_lists_every_program_with_state_pid_and_uptime(stack_env):
     assert all("uptime" in line for line in result.stdout.splitlines() if "RUNNING" in line)
 
 
-def test_supervisord_holds_no_secret_and_rotates_logs(stack_env, run_dir):
+def test_supervisord_holds_no_secret_and_is_set_to_rotate_every_programs_log(stack_env, run_dir):
     supervisord = read_pid(run_dir / "supervisord.pid")
     environ = open(f"/proc/{supervisord}/environ", "rb").read().decode()
     assert "PASSWORD" not in environ and "SECRET" not in environ and stack_env["TICKET_DB_PASSWORD"] not in environ
