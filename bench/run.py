@@ -436,6 +436,92 @@ class Bench:
         )
         return result
 
+    def events_pipeline(self) -> dict:
+        """Events from an outbox row to a socket, through ticket-service's relay and the one events
+        worker: the ceiling (a burst of rows committed at once, drained as fast as the pipeline goes)
+        and the latency at a steady, helpdesk-like rate (one row per transaction)."""
+        import psycopg
+        from websockets.asyncio.client import connect
+
+        burst, rate, seconds = (100, 10, 1) if self.args.smoke else (1000, 20, self.args.seconds)
+        url = f"ws://127.0.0.1:{self.ports['communication']}/ws/tickets/{self.ticket_id}/"
+        received: dict[str, float] = {}
+
+        def insert(phase: str, numbers: range) -> float:
+            rows = []
+            for n in numbers:
+                event_id, sent_at = str(uuid.uuid4()), time.time()
+                payload = {
+                    "id": event_id,
+                    "type": "bench.pipeline",
+                    "ticket_id": self.ticket_id,
+                    "audience": "everyone",
+                    "occurred_at": "",
+                    "data": {"key": f"{phase}-{n}", "sent_at": sent_at},
+                }
+                rows.append((event_id, self.ticket_id, json.dumps(payload)))
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=self.values["PGBOUNCER_PORT"],
+                dbname="hdms_ticket",
+                user="hdms_ticket",
+                password=self.values["TICKET_DB_PASSWORD"],
+                prepare_threshold=None,
+            ) as conn:  # one transaction: committed on leaving the block
+                conn.cursor().executemany(
+                    "INSERT INTO hdms_outbox (id, type, ticket_id, payload, created_at, attempts, last_error) "
+                    "VALUES (%s, 'bench.pipeline', %s, %s, now(), 0, '')",
+                    rows,
+                )
+            return time.time()
+
+        async def run():
+            async with connect(url, subprotocols=["hdms", f"access_token.{self.token}"], max_queue=None) as ws:
+
+                async def listen():
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message.get("type") == "bench.pipeline":
+                            received[message["data"]["key"]] = time.time()
+
+                listener = asyncio.create_task(listen())
+                await asyncio.sleep(0.5)
+                committed = await asyncio.to_thread(insert, "burst", range(burst))
+                deadline = time.monotonic() + 120
+                while sum(k.startswith("burst-") for k in received) < burst and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                drained = max((t for k, t in received.items() if k.startswith("burst-")), default=committed)
+                sent: dict[str, float] = {}
+                begin = time.monotonic()
+                for n in range(rate * seconds):
+                    await asyncio.sleep(max(0.0, begin + n / rate - time.monotonic()))
+                    sent[f"steady-{n}"] = time.time()
+                    await asyncio.to_thread(insert, "steady", range(n, n + 1))
+                deadline = time.monotonic() + 30
+                while any(k not in received for k in sent) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                listener.cancel()
+                return committed, drained, sent
+
+        committed, drained, sent = asyncio.run(run())
+        got = sum(k.startswith("burst-") for k in received)
+        latencies = [(received[k] - t) * 1000 for k, t in sent.items() if k in received]
+        result = {
+            "burst": burst,
+            "burst_received": got,
+            "per_second": got / max(drained - committed, 1e-6),
+            "rate": rate,
+            "steady": len(sent),
+            "steady_lost": len(sent) - len(latencies),
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+        }
+        log(
+            f"events pipeline: burst {got}/{burst} at {result['per_second']:.0f} events/s; steady {rate}/s: "
+            f"p50 {result['p50']:.0f} ms p99 {result['p99']:.0f} ms, lost {result['steady_lost']}"
+        )
+        return result
+
     def celery(self) -> dict:
         from celery import Celery
 
@@ -563,6 +649,7 @@ def chart(results: dict, path: Path) -> None:
 
 def report(results: dict, args, output: Path) -> None:
     d, f, c, u, mem = results["django"], results["fanout"], results["celery"], results["uploads"], results["memory"]
+    e = results["events"]
     r32, r512 = d["read"][32], d["read"][512]
     chart_path = output.with_suffix(".png")
     chart(results, chart_path)
@@ -658,6 +745,19 @@ def report(results: dict, args, output: Path) -> None:
         "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {f['subscribers']} | {f['events']} | {f['deliveries']:,} | {f['lost']} | {f['p50']:.1f} | {f['p99']:.1f} | {f['rss']:.0f} MiB |",
         "",
+        "## Events pipeline: outbox row to socket",
+        "",
+        "Rows written to ticket-service's outbox (as a write's transaction does), published by its relay, stored in",
+        "order and broadcast by the one events worker (concurrency 1), received by one agent's socket. The burst",
+        "commits all rows in one transaction and measures the drain: the ceiling of one relay + one events worker.",
+        "The steady rate writes one row per transaction; latency is from the write to the socket's receipt.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| burst of {e['burst']} events, drained | {e['per_second']:.0f} events/s ({e['burst_received']}/{e['burst']} received) |",
+        f"| steady {e['rate']} events/s for {e['steady'] // max(e['rate'], 1)} s, outbox row to socket | p50 {e['p50']:.0f} ms, "
+        f"p99 {e['p99']:.0f} ms, {e['steady_lost']} lost |",
+        "",
         "## Celery",
         "",
         "| measure | value |",
@@ -717,6 +817,7 @@ def main(argv: list[str] | None = None) -> int:
         results["pgbench"] = bench.pgbench()
         results["django"] = bench.django()
         results["fanout"] = bench.fanout()
+        results["events"] = bench.events_pipeline()
         results["celery"] = bench.celery()
         results["uploads"] = bench.uploads()
     finally:

@@ -35,13 +35,14 @@ CLIENT_TIMEOUT = 15.0  # far above the bound, so a hung request is seen as hung,
 
 @dataclass
 class Outcome:
-    job: str  # create | comment | list | detail
+    job: str  # create | comment | list | detail | comments
     kind: str  # "read" | "write"
     started: float
     seconds: float
     status: int | str  # HTTP status, or the client exception's name
     body: dict | None = None
     write_id: str | None = None  # id of what a successful write created
+    text: str | None = None  # the subject or comment body a write sent
 
     @property
     def ok(self) -> bool:
@@ -50,7 +51,10 @@ class Outcome:
     @property
     def failed_fast(self) -> bool:
         """A clear refusal in time: 503 with the JSON error model, within the bound."""
-        return self.status == 503 and self.seconds <= FAIL_FAST_SECONDS and isinstance(self.body, dict) and "error" in self.body
+        return self.refused_within(FAIL_FAST_SECONDS)
+
+    def refused_within(self, bound: float) -> bool:
+        return self.status == 503 and self.seconds <= bound and isinstance(self.body, dict) and "error" in self.body
 
 
 class Background:
@@ -78,34 +82,45 @@ class Load(Background):
     """Steady reads and writes against ticket-service: writers create tickets and comment on a
     watched ticket, readers list and fetch. Every outcome is recorded with its timing."""
 
-    def __init__(self, desk: Helpdesk, customer: Person, watched_ticket: str, *, pause: float = 0.1):
+    def __init__(
+        self,
+        desk: Helpdesk,
+        customer: Person,
+        watched_ticket: str,
+        *,
+        pause: float = 0.1,
+        jobs: tuple[str, ...] = ("create", "comment", "list", "detail"),
+    ):
         self.desk, self.customer, self.watched, self.pause = desk, customer, watched_ticket, pause
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
-        super().__init__(("create", "comment", "list", "detail"))
+        super().__init__(jobs)
 
     def _request(self, client: httpx.Client, job: str) -> Outcome:
         base = self.desk.urls["ticket"] + "/api/v1/tickets/"
         kind = "write" if job in ("create", "comment") else "read"
+        text = f"chaos {uuid.uuid4().hex[:12]}" if kind == "write" else None
         started = time.monotonic()
         try:
             if job == "create":
-                response = client.post(base, json={"subject": f"chaos {uuid.uuid4().hex[:12]}"})
+                response = client.post(base, json={"subject": text})
             elif job == "comment":
-                response = client.post(f"{base}{self.watched}/comments/", json={"body": f"chaos {uuid.uuid4().hex[:12]}"})
+                response = client.post(f"{base}{self.watched}/comments/", json={"body": text})
             elif job == "list":
                 response = client.get(base, params={"page_size": 5})
+            elif job == "comments":  # three queries, each queued on its own: access, count, page
+                response = client.get(f"{base}{self.watched}/comments/", params={"page_size": 5})
             else:
                 response = client.get(f"{base}{self.watched}/")
         except httpx.HTTPError as exc:
-            return Outcome(job, kind, started, time.monotonic() - started, type(exc).__name__)
+            return Outcome(job, kind, started, time.monotonic() - started, type(exc).__name__, text=text)
         seconds = time.monotonic() - started
         try:
             body = response.json()
         except ValueError:
             body = None
         write_id = body.get("id") if kind == "write" and response.status_code == 201 and isinstance(body, dict) else None
-        return Outcome(job, kind, started, seconds, response.status_code, body, write_id)
+        return Outcome(job, kind, started, seconds, response.status_code, body, write_id, text)
 
     def _run(self, job: str) -> None:
         headers = {"Authorization": f"Bearer {self.customer.token}"}
@@ -128,6 +143,47 @@ class Load(Background):
         with self._lock:
             done = [o.started + o.seconds for o in self.outcomes if o.ok and o.kind == kind and o.started >= moment]
         return min(done) - moment if done else None
+
+
+class UserLoad(Background):
+    """One reader of user-service (`users/me`), to show a fault of ticket-service stays there."""
+
+    def __init__(self, desk: Helpdesk, who: Person):
+        self.desk, self.who = desk, who
+        self.outcomes: list[Outcome] = []
+        super().__init__(("me",))
+
+    def _run(self, job: str) -> None:
+        with httpx.Client(timeout=CLIENT_TIMEOUT, headers={"Authorization": f"Bearer {self.who.token}"}) as client:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    status = client.get(self.desk.urls["user"] + "/api/v1/users/me/").status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                self.outcomes.append(Outcome(job, "read", started, time.monotonic() - started, status))
+                self._stop.wait(0.1)
+
+
+class PoolHog(Background):
+    """Holds a service's whole PgBouncer pool: `threads` connections (as the service's own role,
+    through PgBouncer) each run `SELECT pg_sleep(query_seconds)` back to back, so every query of
+    the service waits in PgBouncer's queue for a server connection."""
+
+    def __init__(self, env: dict[str, str], service: str, *, threads: int, query_seconds: float):
+        self.env, self.service, self.query_seconds = env, service, query_seconds
+        self.queries = 0
+        super().__init__(range(threads))
+
+    def _run(self, _: int) -> None:
+        while not self._stop.is_set():
+            try:
+                with _connect(self.env, self.service) as conn:
+                    while not self._stop.is_set():
+                        conn.execute("SELECT pg_sleep(%s)", [self.query_seconds])
+                        self.queries += 1
+            except psycopg.OperationalError:  # PgBouncer's query_wait_timeout closed us: queue again
+                continue
 
 
 class Readiness(Background):
@@ -232,6 +288,12 @@ def _connect(env: dict[str, str], service: str) -> psycopg.Connection:
 def found(env: dict[str, str], table: str, ids: list[str]) -> set[str]:
     with _connect(env, "ticket") as conn:
         rows = conn.execute(f"SELECT id::text FROM {table} WHERE id = ANY(%s::uuid[])", [ids]).fetchall()  # noqa: S608 - table is ours
+    return {r[0] for r in rows}
+
+
+def found_text(env: dict[str, str], table: str, column: str, texts: list[str]) -> set[str]:
+    with _connect(env, "ticket") as conn:
+        rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)", [texts]).fetchall()  # noqa: S608 - ours
     return {r[0] for r in rows}
 
 
@@ -343,11 +405,12 @@ class Row:
 REPORT: list[Row] = []
 
 
-def summarise(row: Row, outcomes: list[Outcome]) -> Row:
+def summarise(row: Row, outcomes: list[Outcome], bound: float = FAIL_FAST_SECONDS) -> Row:
+    """Counts against `bound`: the time a request must answer within (fail fast, or its budget)."""
     row.sent = len(outcomes)
-    row.failed_fast = sum(1 for o in outcomes if o.failed_fast)
-    row.hung = sum(1 for o in outcomes if o.seconds > FAIL_FAST_SECONDS)
-    row.other_errors = sum(1 for o in outcomes if not o.ok and not o.failed_fast and o.seconds <= FAIL_FAST_SECONDS)
+    row.failed_fast = sum(1 for o in outcomes if o.refused_within(bound))
+    row.hung = sum(1 for o in outcomes if o.seconds > bound)
+    row.other_errors = sum(1 for o in outcomes if not o.ok and not o.refused_within(bound) and o.seconds <= bound)
     return row
 
 

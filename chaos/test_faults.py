@@ -24,12 +24,15 @@ from .harness import (
     RECOVERY_SECONDS,
     REPORT,
     Load,
+    PoolHog,
     Readiness,
     Row,
     SocketWatcher,
+    UserLoad,
     alive,
     error_codes,
     found,
+    found_text,
     process_pids,
     processes,
     sequence_problems,
@@ -42,6 +45,8 @@ from .harness import (
 
 SETTLE_SECONDS = 3.0
 EVENT_GRACE_SECONDS = 60.0
+DB_BUDGET_SECONDS = 2.0  # DB_REQUEST_BUDGET_SECONDS: the test stack keeps the default
+BUDGET_MARGIN_SECONDS = 0.5  # what a request may add to its database budget (auth, rendering, the cancel)
 
 
 def check_writes_and_events(env, load: Load, watcher: SocketWatcher, row: Row) -> None:
@@ -148,6 +153,52 @@ def test_the_database_path_fails_fast_and_recovers(stack_env, desk, customer, fa
     assert row.writes_found == row.writes_accepted, "acknowledged writes are missing from PostgreSQL"
     assert row.events_lost == 0
     services_not_restarted(pids, process_pids(stack_env))
+
+
+def test_a_saturated_pool_bounds_each_request_and_stays_in_its_service(stack_env, desk, customer):
+    """Issue #19: ticket-service's whole PgBouncer pool held by slow queries under steady load.
+    Every ticket request answers within its database budget plus a margin (200 or the JSON 503),
+    a refused write left nothing behind, user-service does not notice, and all recovers."""
+    watched = desk.ticket(customer)["id"]
+    row = Row("ticket pool held by slow queries 15 s")
+    REPORT.append(row)
+    pool = int(stack_env["PGBOUNCER_POOL_SIZE"])
+    bound = DB_BUDGET_SECONDS + BUDGET_MARGIN_SECONDS
+    jobs = ("create", "comment", "list", "detail", "comments")
+    with SocketWatcher(desk, customer, watched) as watcher, UserLoad(desk, customer) as users:
+        with Load(desk, customer, watched, jobs=jobs) as load:
+            time.sleep(SETTLE_SECONDS)
+            held = time.monotonic()
+            with PoolHog(stack_env, "ticket", threads=pool, query_seconds=0.9) as hog:
+                time.sleep(15)
+            released = time.monotonic()
+            time.sleep(RECOVERY_SECONDS + SETTLE_SECONDS)
+            ended = time.monotonic()
+        check_writes_and_events(stack_env, load, watcher, row)
+    during = load.between(held, released + 1)
+    summarise(row, during, bound)  # this row's "hung": past the budget + margin
+    slow = sorted((round(o.seconds, 2), o.job, o.status) for o in during if o.seconds > bound)
+    refused = [o for o in during if o.status == 503]
+    by_budget = [o for o in refused if "did not answer within" in str((o.body or {}).get("error", {}).get("message", ""))]
+    users_during = [o for o in users.outcomes if held <= o.started <= released]
+    first_ok = load.first_success_after(released, "write")
+    row.notes.append(
+        f"{hog.queries} slow queries on {pool} connections (the pool); {len(during)} requests, {len(during) - len(refused)} answered,"
+        f" {len(refused)} refused with 503 ({len(by_budget)} by the budget); slowest request"
+        f" {max((o.seconds for o in during), default=0):.2f}s (bound {bound:g}s); user-service {len(users_during)} requests,"
+        f" slowest {max((o.seconds for o in users_during), default=0):.2f}s; first write {seconds(first_ok)} after the release"
+    )
+
+    assert not slow, f"requests past the database budget + margin ({bound:g} s): {slow[:10]}"
+    assert row.other_errors == 0, f"failures that were not a clear 503: {dict(error_codes(during))}"
+    assert by_budget, "no request was refused by its budget: the pool was not held"
+    # a refused write left nothing behind (neither the row nor, in the same transaction, its event)
+    assert not found_text(stack_env, "tickets_ticket", "subject", [o.text for o in by_budget if o.job == "create"])
+    assert not found_text(stack_env, "tickets_comment", "body", [o.text for o in by_budget if o.job == "comment"])
+    assert users_during and all(o.status == 200 and o.seconds < 1.0 for o in users_during), "user-service was affected"
+    assert first_ok is not None and first_ok <= RECOVERY_SECONDS, f"first write {first_ok}s after the release"
+    assert not [o for o in load.between(released + RECOVERY_SECONDS, ended) if not o.ok], "failures after recovery"
+    assert row.writes_found == row.writes_accepted and row.events_lost == 0
 
 
 def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, desk, customer):

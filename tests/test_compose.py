@@ -10,8 +10,9 @@ import yaml
 from hdms_platform.stack import REPO
 
 REPLICATED = ("user-service", "ticket-service", "communication-service", "file-service", "file-worker")
-# One of each: several relays (or event workers) would publish one ticket's events out of order.
-SINGLETONS = ("events-worker", "ticket-relay", "file-relay")
+# One of each: several relays (or event workers) would publish one ticket's events out of order;
+# a second beat would send the purges twice; the user and ticket workers only take the purges.
+SINGLETONS = ("events-worker", "ticket-relay", "file-relay", "beat", "user-worker", "ticket-worker")
 APPS = REPLICATED + SINGLETONS
 
 
@@ -144,6 +145,8 @@ CONTAINER_SERVICE = {
     "events-worker": "communication",
     "ticket-relay": "ticket",
     "file-relay": "file",
+    "user-worker": "user",
+    "ticket-worker": "ticket",
 }
 
 
@@ -158,6 +161,14 @@ def test_each_container_holds_only_its_own_secrets(base, prod):
         assert f"{service.upper()}_DB_PASSWORD" in held, name
         has_private_key = "jwt_private" in base["services"][name].get("secrets", [])
         assert has_private_key == (service == "user") and ("JWT_PRIVATE_KEY_FILE" in held) == has_private_key, name
+
+
+def test_the_beat_container_holds_the_broker_password_and_no_other_secret(base, prod):
+    from hdms_platform.settings import SECRET_VARIABLES
+
+    env = {**base["services"]["beat"]["environment"], **prod["services"]["beat"]["environment"]}
+    assert {key for key, value in env.items() if key in SECRET_VARIABLES and value} == {"REDIS_BROKER_PASSWORD"}
+    assert base["services"]["beat"]["secrets"] == []  # not even the public key
 
 
 def test_redis_runs_with_acl_users_and_no_shared_password(base):

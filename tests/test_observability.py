@@ -30,6 +30,8 @@ BACKGROUND_PORTS = {
     "events": "EVENTS_METRICS_PORT",
     "ticket-relay": "TICKET_RELAY_METRICS_PORT",
     "file-relay": "FILE_RELAY_METRICS_PORT",
+    "user-worker": "USER_WORKER_METRICS_PORT",
+    "ticket-worker": "TICKET_WORKER_METRICS_PORT",
 }
 
 
@@ -70,6 +72,8 @@ def test_every_service_exports_its_requests_summed_over_all_its_worker_processes
             == 12
         )
         assert value(after, "hdms_readiness_check_ok", check="database") == 1
+        if service != "user":  # a service with a background pipeline exports its lag (alert HdmsEventsLag)
+            assert ("hdms_pipeline_lag_seconds", frozenset()) in after
         # a scanner's paths do not become labels
         assert httpx.get(f"{base}/wp-admin/{uuid.uuid4().hex}", timeout=5).status_code == 404
         routes = {dict(key)["route"] for name, key in scrape(f"{base}/metrics") if name == "hdms_http_requests_total"}

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from hdms_platform.processes import BACKGROUND, SERVICES
 from hdms_platform.stack import REPO, read_pid
 
 from .conftest import PY, service_url
@@ -53,7 +54,7 @@ def test_status_lists_every_program_with_state_pid_and_uptime(stack_env):
     result = _status()
     assert result.returncode == 0, result.stdout + result.stderr
     states = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()}
-    for program in ("user", "ticket", "communication", "file", "worker", "events", "ticket-relay", "file-relay"):
+    for program in (*SERVICES, *BACKGROUND):  # the services, the four workers, beat, the two relays
         assert states[program] == "RUNNING", result.stdout
     assert all("uptime" in line for line in result.stdout.splitlines() if "RUNNING" in line)
 

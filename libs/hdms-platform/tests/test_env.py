@@ -54,3 +54,12 @@ def test_make_env_adds_what_an_older_env_file_lacks_and_keeps_the_rest(tmp_path)
     assert values["DJANGO_SECRET_KEY"] == "kept-as-it-was" and values["GATEWAY_PORT"] == "8000"
     assert len(values["REDIS_CACHE_PASSWORD"]) >= 24 and values["REDIS_CACHE_PASSWORD"] != "change-me"
     assert add_missing(old, example) == []  # idempotent
+
+
+def test_a_number_out_of_its_range_stops_start_up_naming_the_variable(make_env):
+    env = make_env(DB_REQUEST_BUDGET_SECONDS="0")
+    with pytest.raises(ImproperlyConfigured, match=r"DB_REQUEST_BUDGET_SECONDS must be a number >= 0.1 <= 60, got 0"):
+        env.float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1, max_value=60)
+    assert make_env(DB_REQUEST_BUDGET_SECONDS="1.5").float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1) == 1.5
+    with pytest.raises(ImproperlyConfigured, match="DB_REQUEST_BUDGET_SECONDS must be a number >= 0.1, got nan"):
+        make_env(DB_REQUEST_BUDGET_SECONDS="nan").float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1)

@@ -6,10 +6,44 @@ def test_ready_reports_each_dependency_with_latency(client):
     response = client.get("/health/ready")
     body = response.json()
     assert response.status_code == 200, body
-    assert set(body["checks"]) == {"database", "cache"}
+    assert set(body["checks"]) == {"database", "cache", "lag"} and body["status"] == "ok"
     for check in body["checks"].values():
         assert check["ok"] is True
         assert check["latency_ms"] >= 0
+    assert body["checks"]["lag"]["degraded"] is False
+
+
+def lagging() -> dict:
+    return {"lag_seconds": 61.0, "pending": 3}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lagging_pipeline_is_degraded_not_failed(client, settings):
+    settings.HDMS_LAG_PROBE = "tests.test_health.lagging"
+    settings.READINESS_LAG_SECONDS = 60
+    response = client.get("/health/ready")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded" and "failed" not in body
+    assert body["checks"]["lag"] | {"latency_ms": 0} == {
+        "ok": True,
+        "latency_ms": 0,
+        "lag_seconds": 61.0,
+        "pending": 3,
+        "degraded": True,
+    }
+    settings.READINESS_LAG_SECONDS = 61
+    assert client.get("/health/ready").json()["status"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lag_probe_that_cannot_answer_degrades_and_says_nothing_more(client, settings):
+    settings.HDMS_LAG_PROBE = "tests.test_health.no_such_probe"
+    response = client.get("/health/ready")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded"
+    lag = body["checks"]["lag"]
+    assert lag | {"latency_ms": 0} == {"ok": True, "latency_ms": 0, "degraded": True, "lag_seconds": None, "error": "unavailable"}
+    assert "no_such_probe" not in response.content.decode()
 
 
 def test_live_has_no_dependencies(client, settings):

@@ -59,19 +59,53 @@ def test_sources_are_ordered_independently(source):
     assert stored_order(ticket) == [1]
 
 
-def test_a_gap_that_never_fills_is_reported_then_what_came_after_is_stored(settings, source):
+def parked_since(source, seconds: float) -> None:
+    ParkedEvent.objects.filter(source=source).update(parked_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_a_gap_is_first_asked_for_again_then_reported_and_what_came_after_is_stored(settings, source):
     ticket = uuid.uuid4()
     for n in (1, 4, 5):
         services.event_ingest(numbered(ticket, n, source))
-    assert services.event_gaps_flush(source=source) == []  # not waited long enough yet
-    waited = timezone.now() - timedelta(seconds=settings.EVENT_GAP_WAIT_SECONDS + 1)
-    ParkedEvent.objects.filter(source=source).update(parked_at=waited)
-    flushed = services.event_gaps_flush(source=source)
-    assert [row.payload["source_seq"] for row in flushed] == [4, 5] and stored_order(ticket) == [1, 4, 5]
+    check = services.event_gaps_check(source=source)
+    assert (check.stored, check.missing) == ([], None)  # not waited long enough to ask yet
+    assert 0 < check.next_check <= settings.EVENT_RESEND_AFTER_SECONDS
+
+    parked_since(source, settings.EVENT_RESEND_AFTER_SECONDS)
+    check = services.event_gaps_check(source=source)
+    assert (check.stored, check.missing, check.next_check) == ([], (2, 3), settings.EVENT_RESEND_AFTER_SECONDS)
+    assert EventSource.objects.get(source=source).gap_check_due is not None and not EventGap.objects.filter(source=source)
+
+    parked_since(source, settings.EVENT_GAP_WAIT_SECONDS)  # the source could not send them: give up
+    check = services.event_gaps_check(source=source)
+    assert [row.payload["source_seq"] for row in check.stored] == [4, 5] and stored_order(ticket) == [1, 4, 5]
+    assert (check.missing, check.next_check) == (None, None)
+    assert EventSource.objects.get(source=source).gap_check_due is None
     gap = EventGap.objects.get(source=source)
     assert (gap.first_missing, gap.last_missing) == (2, 3)
     late = numbered(ticket, 2, source)  # arriving after all: stored (late), not lost
     assert [row.payload["data"] for row in services.event_ingest(late)] == [{"n": 2}]
+
+
+def test_a_gap_filled_by_the_resent_events_leaves_nothing_to_report(settings, source):
+    ticket = uuid.uuid4()
+    services.event_ingest(numbered(ticket, 1, source))
+    services.event_ingest(numbered(ticket, 3, source))
+    parked_since(source, settings.EVENT_RESEND_AFTER_SECONDS)
+    assert services.event_gaps_check(source=source).missing == (2, 2)
+    assert len(services.event_ingest(numbered(ticket, 2, source))) == 2  # the resent one drains 3
+    check = services.event_gaps_check(source=source)
+    assert (check.stored, check.missing, check.next_check) == ([], None, None)
+    assert stored_order(ticket) == [1, 2, 3] and not EventGap.objects.filter(source=source).exists()
+
+
+def test_one_gap_check_is_scheduled_per_source_and_a_lost_one_is_started_again(settings, source):
+    services.event_ingest(numbered(uuid.uuid4(), 2, source))  # parked; creates the source's row
+    assert services.event_gap_check_claim(source=source) is True
+    assert services.event_gap_check_claim(source=source) is False  # one is due: the next parked event adds none
+    overdue = timezone.now() - timedelta(seconds=settings.EVENT_RESEND_AFTER_SECONDS + 1)
+    EventSource.objects.filter(source=source).update(gap_check_due=overdue)  # its task never ran
+    assert services.event_gap_check_claim(source=source) is True
 
 
 def test_an_event_without_a_number_is_stored_as_it_comes(source):

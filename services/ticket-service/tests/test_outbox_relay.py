@@ -8,7 +8,7 @@ from django.conf import settings
 from apps.tickets import events, services
 from hdms_platform.celery import queue
 from hdms_platform.outbox.models import OutboxEvent
-from hdms_platform.outbox.relay import relay_batch
+from hdms_platform.outbox.relay import relay_batch, resend
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +66,17 @@ def test_the_publisher_puts_a_real_task_on_communication_services_queue(actors, 
         assert app.backend.result_consumer._pubsub is None
     finally:
         broker.delete(name)
+
+
+def test_resend_publishes_the_asked_numbers_again_with_the_numbers_they_were_given(actors, ticket):
+    _three_events(actors, ticket)
+    first_pass = []
+    assert relay_batch(publish=first_pass.append).published == 3
+    numbers = [e["source_seq"] for e in first_pass]
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+
+    again = []
+    assert resend(numbers[1], numbers[2], publish=again.append) == 2  # the two a consumer never got
+    assert again == first_pass[1:]  # same events, same numbers, in number order
+    assert resend(numbers[2] + 1, numbers[2] + 5, publish=again.append) == 0  # not given out yet: nothing
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()  # the relay's state is untouched

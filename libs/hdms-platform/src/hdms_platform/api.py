@@ -27,6 +27,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .dbbudget import DatabaseBudgetExceeded
+
 logger = logging.getLogger("hdms.api")
 
 
@@ -85,6 +87,11 @@ def exception_handler(exc, context):
         exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DatabaseBudgetExceeded):
+        logger.warning("database budget spent: %s", exc)
+        exc = ServiceUnavailable(
+            f"The database did not answer within {settings.DB_REQUEST_BUDGET_SECONDS:g} s; try again shortly."
+        )
     elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
         exc = ServiceUnavailable("The database is unavailable; try again shortly.")

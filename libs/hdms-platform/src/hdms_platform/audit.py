@@ -17,6 +17,7 @@ import contextvars
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -67,8 +68,11 @@ def record(
 
 
 def purge(*, older_than_days: int, batch: int = 5000, actor_id=None) -> int:
-    """Delete entries older than the retention, a batch per transaction; the purge is recorded."""
+    """Delete entries older than the retention, a batch per transaction; a purge that deleted
+    anything is recorded."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
+    if not AuditEntry.objects.filter(occurred_at__lt=cutoff).exists():
+        return 0  # the usual scheduled run: no GRANT/REVOKE (catalog churn) when nothing is old enough
     deleted = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -82,10 +86,16 @@ def purge(*, older_than_days: int, batch: int = 5000, actor_id=None) -> int:
         deleted += count
         if count < batch:
             break
-    record(
-        "audit.purged",
-        actor_id=actor_id,
-        target=("audit", ""),
-        details={"deleted": deleted, "older_than_days": older_than_days, "cutoff": cutoff.isoformat()},
-    )
+    if deleted:
+        record(
+            "audit.purged",
+            actor_id=actor_id,
+            target=("audit", ""),
+            details={"deleted": deleted, "older_than_days": older_than_days, "cutoff": cutoff.isoformat()},
+        )
     return deleted
+
+
+def audit_entries_purge() -> int:
+    """The scheduled purge (settings.HDMS_RETENTION): entries older than AUDIT_RETENTION_DAYS."""
+    return purge(older_than_days=settings.AUDIT_RETENTION_DAYS, batch=settings.RETENTION_BATCH_SIZE)

@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import time
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ import redis
 
 from . import supervise
 from .settings import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE
-from .stack import REPO, SERVICES, Config, NativeStack, StackError, find_postgres_bindir, run_as_user, say
+from .stack import REPO, SERVICES, Config, NativeStack, StackError, cli, find_postgres_bindir, run_as_user, say
 
 FORMAT = 1
 EXIT_BACKUP = 9
@@ -251,20 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("restore").add_argument("backup", help="a backup directory (hdms-<time>/)")
     sub.add_parser("check").add_argument("backup", help="a backup directory: verify it against its manifest")
     args = parser.parse_args(argv)
-    try:
-        config = Config.load()
-        if args.command == "create":
-            create(config, Path(args.dir or config.get("BACKUP_DIR", "") or REPO / "backups"))
-        elif args.command == "check":
-            check(Path(args.backup))
-            print(f"{args.backup}: every file matches the manifest")
-        else:
-            restore(config, Path(args.backup))
-        return 0
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
+    config = Config.load()
+    if args.command == "create":
+        create(config, Path(args.dir or config.get("BACKUP_DIR", "") or REPO / "backups"))
+    elif args.command == "check":
+        check(Path(args.backup))
+        print(f"{args.backup}: every file matches the manifest")
+    else:
+        restore(config, Path(args.backup))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(main)

@@ -67,14 +67,22 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be {expects}, got {number}")
         return number
 
-    def float(self, name: str, default=REQUIRED) -> float:
-        value = self._raw(name, default, "a number")
+    def float(self, name: str, default=REQUIRED, *, min_value: float | None = None, max_value: float | None = None) -> float:
+        expects = (
+            "a number"
+            + (f" >= {min_value:g}" if min_value is not None else "")
+            + (f" <= {max_value:g}" if max_value is not None else "")
+        )
+        value = self._raw(name, default, expects)
         if value is None:
             return default
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from None
+            raise ImproperlyConfigured(f"{name} must be {expects}, got {value!r}") from None
+        if (min_value is not None and not number >= min_value) or (max_value is not None and not number <= max_value):
+            raise ImproperlyConfigured(f"{name} must be {expects}, got {value}")
+        return number
 
     def port(self, name: str, default=REQUIRED) -> int:
         return self.int(name, default, min_value=1, max_value=65535)

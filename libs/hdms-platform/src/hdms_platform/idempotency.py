@@ -31,6 +31,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from .models import IdempotencyRecord
+from .retention import delete_in_batches
 
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces (a UUID fits)
@@ -58,22 +59,20 @@ class _Refused(Exception):
 
 def fingerprint(request) -> str:
     """What makes two requests 'the same': method, path and body (for uploads, each file's name,
-    size and content hash, not the bytes)."""
-    if not hasattr(request.data, "items"):  # a JSON body that is not an object: the view refuses it
-        raw = json.dumps([request.method, request.path, request.data], sort_keys=True, default=str)
-        return hashlib.sha256(raw.encode()).hexdigest()
-    fields = {}
-    for name, value in sorted(request.data.items()):
-        if isinstance(value, UploadedFile):
-            digest = hashlib.sha256()
-            for chunk in value.chunks():
-                digest.update(chunk)
-            value.seek(0)
-            fields[name] = [value.name, value.size, digest.hexdigest()]
-        else:
-            fields[name] = value
-    raw = json.dumps([request.method, request.path, fields], sort_keys=True, default=str)
+    size and content hash, not the bytes). A JSON body that is not an object is taken as it is."""
+    body = request.data
+    if hasattr(body, "items"):
+        body = {name: _file_identity(value) if isinstance(value, UploadedFile) else value for name, value in body.items()}
+    raw = json.dumps([request.method, request.path, body], sort_keys=True, default=str)
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _file_identity(upload: UploadedFile) -> list:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return [upload.name, upload.size, digest.hexdigest()]
 
 
 def idempotent(view_method):
@@ -128,12 +127,7 @@ def _claim(user_id, key: str, digest: str) -> IdempotencyRecord:
         raise _KeyTaken() from None
 
 
-def purge_expired(batch: int = 1000) -> int:
-    """Delete rows past the window, in batches (no long locks); returns how many."""
+def idempotency_keys_purge() -> int:
+    """Forget keys past the window (a retention purge: settings.HDMS_RETENTION)."""
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
-    deleted = 0
-    while True:
-        ids = list(IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:batch])
-        if not ids:
-            return deleted
-        deleted += IdempotencyRecord.objects.filter(id__in=ids).delete()[0]
+    return delete_in_batches(IdempotencyRecord.objects.filter(created_at__lt=cutoff))

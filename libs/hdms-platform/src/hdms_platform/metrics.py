@@ -64,7 +64,13 @@ EVENT_FANOUT = Histogram(
 )
 EVENT_GAPS = Counter("hdms_event_gaps", "Gaps in a source's event numbers given up on and reported", ["source"])
 OUTBOX_PUBLISHED = Counter("hdms_outbox_published", "Outbox events published by the relay")
+OUTBOX_RESENT = Counter("hdms_outbox_resent", "Outbox events published again at the events worker's request (a gap)")
+EVENT_RESEND_REQUESTS = Counter(
+    "hdms_event_resend_requests", "Requests to a source to publish missing event numbers again", ["source"]
+)
 OUTBOX_FAILURES = Counter("hdms_outbox_publish_failures", "Outbox passes that failed (broker or database unavailable)")
+RETENTION_DELETED = Counter("hdms_retention_deleted", "Rows deleted by the retention purges, by purge", ["purge"])
+RETENTION_FAILURES = Counter("hdms_retention_failures", "Retention purges that raised, by purge", ["purge"])
 TASKS = Counter("hdms_celery_tasks", "Celery tasks finished, by task and state (succeeded, failed, retried)", ["task", "state"])
 TASK_DURATION = Histogram(
     "hdms_celery_task_duration_seconds", "Celery task run time, by task", ["task"], buckets=LATENCY_BUCKETS + (30.0, 120.0, 300.0)
@@ -112,9 +118,9 @@ class _Delegate:
 
 
 class ServiceStateCollector:
-    """Read at scrape time, never cached: each readiness check (1 ok, 0 failed), and for a service
-    with an outbox the pending events and the age of the oldest (the relay's lag). A failing read
-    makes its gauge absent, never fails the scrape."""
+    """Read at scrape time, never cached: each readiness check (1 ok, 0 failed) and the lag it
+    reports, and for a service with an outbox the pending events and the age of the oldest (the
+    relay's lag). A failing read makes its gauge absent, never fails the scrape."""
 
     def collect(self):
         from django.apps import apps
@@ -123,9 +129,16 @@ class ServiceStateCollector:
         from .health.checks import run_readiness
 
         ready = GaugeMetricFamily("hdms_readiness_check_ok", "Readiness checks at scrape time (1 ok, 0 failed)", labels=["check"])
-        for name, result in run_readiness(list(settings.HDMS_READINESS)).items():
+        results = run_readiness(list(settings.HDMS_READINESS))
+        for name, result in results.items():
             ready.add_metric([name], 1.0 if result["ok"] else 0.0)
         yield ready
+        if (lag := results.get("lag", {}).get("lag_seconds")) is not None:
+            yield GaugeMetricFamily(
+                "hdms_pipeline_lag_seconds",
+                "Readiness' lag: the oldest event waiting for the relay (ticket, file) or the events worker (communication)",
+                value=lag,
+            )
         if apps.is_installed("hdms_platform.outbox"):
             from django.db import DatabaseError
 

@@ -11,18 +11,26 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from . import observe, supervise
 from .settings import SECRET_VARIABLES, service_secrets
-from .stack import EXIT_PORT, REPO, Config, StackError, port_in_use, read_pid, say, wait_until
+from .stack import EXIT_PORT, REPO, Config, StackError, cli, port_in_use, read_pid, say, wait_until
 
 SERVICES = ("user", "ticket", "communication", "file")
 # Whose secrets each program gets: a worker or relay holds exactly what its service holds.
-SERVICE_OF = {"worker": "file", "events": "communication", "ticket-relay": "ticket", "file-relay": "file"}
+SERVICE_OF = {
+    "worker": "file",
+    "events": "communication",
+    "user-worker": "user",
+    "ticket-worker": "ticket",
+    "ticket-relay": "ticket",
+    "file-relay": "file",
+}
+# The beat process (beat.py) belongs to no service: it holds the broker role's password and nothing else.
+BEAT_SECRETS = {"REDIS_BROKER_PASSWORD"}
 
 
 # The programs without HTTP of their own export their metrics on these ports (the services at /metrics).
@@ -31,6 +39,8 @@ METRICS_PORTS = {
     "events": ("EVENTS_METRICS_PORT", 9102),
     "ticket-relay": ("TICKET_RELAY_METRICS_PORT", 9103),
     "file-relay": ("FILE_RELAY_METRICS_PORT", 9104),
+    "user-worker": ("USER_WORKER_METRICS_PORT", 9105),
+    "ticket-worker": ("TICKET_WORKER_METRICS_PORT", 9106),
 }
 
 
@@ -47,7 +57,10 @@ def program_environment(config: Config, name: str) -> dict[str, str]:
     environment too.
     """
     owner = SERVICE_OF.get(name, name)
-    withheld = set(SECRET_VARIABLES) - (service_secrets(owner) if owner in SERVICES else set())
+    if name == "beat":
+        withheld = set(SECRET_VARIABLES) - BEAT_SECRETS
+    else:
+        withheld = set(SECRET_VARIABLES) - (service_secrets(owner) if owner in SERVICES else set())
     scoped = config.data_dir / "run" / f"{name}.env"
     lines = config.env_file.read_text().splitlines() if config.env_file.exists() else []
     scoped.touch(mode=0o600)
@@ -113,6 +126,19 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
     out["worker"] = (_celery_worker("file", concurrency), REPO / "services" / "file-service" / "src", None)
     # Concurrency 1: events of one ticket are stored and broadcast in the order they arrive.
     out["events"] = (_celery_worker("communication", "1"), REPO / "services" / "communication-service" / "src", None)
+    # user- and ticket-service run no task but the scheduled retention: one process each (solo pool).
+    for service in ("user", "ticket"):
+        out[f"{service}-worker"] = (
+            _celery_worker(service, "1", pool="solo"),
+            REPO / "services" / f"{service}-service" / "src",
+            None,
+        )
+    schedule = config.data_dir / "run" / "celerybeat-schedule"
+    out["beat"] = (
+        [venv_bin("celery"), "-A", "hdms_platform.beat", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
+        REPO,
+        None,
+    )
     for service in ("ticket", "file"):
         out[f"{service}-relay"] = (
             [venv_bin("python"), "manage.py", "outbox_relay"],
@@ -124,11 +150,11 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
     return out
 
 
-BACKGROUND = ("worker", "events", "ticket-relay", "file-relay")
+BACKGROUND = ("worker", "events", "user-worker", "ticket-worker", "beat", "ticket-relay", "file-relay")
 OBSERVABILITY = observe.PROGRAMS  # `make observe`, or with `make up` when HDMS_OBSERVABILITY=true
 
 
-def _celery_worker(service: str, concurrency: str) -> list[str]:
+def _celery_worker(service: str, concurrency: str, pool: str = "prefork") -> list[str]:
     return [
         venv_bin("celery"),
         "-A",
@@ -136,6 +162,8 @@ def _celery_worker(service: str, concurrency: str) -> list[str]:
         "worker",
         "--loglevel",
         "INFO",
+        "--pool",
+        pool,
         "--concurrency",
         concurrency,
         "--queues",
@@ -302,20 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.names) - {*SERVICES, *BACKGROUND, *OBSERVABILITY})
     if unknown:
         parser.error(f"unknown program(s): {', '.join(unknown)}")
-    try:
-        config = Config.load()
-        if args.command == "status":
-            return status(config)
-        if args.command == "start":
-            observed = config.get("HDMS_OBSERVABILITY", "false").lower() in ("1", "true", "yes", "on")
-            start(config, args.names or [*SERVICES, *BACKGROUND, *(OBSERVABILITY if observed else ())])
-        else:
-            stop(config, list(reversed(args.names or [*SERVICES, *BACKGROUND, *OBSERVABILITY])))
-        return 0
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
+    config = Config.load()
+    if args.command == "status":
+        return status(config)
+    if args.command == "start":
+        observed = config.get("HDMS_OBSERVABILITY", "false").lower() in ("1", "true", "yes", "on")
+        start(config, args.names or [*SERVICES, *BACKGROUND, *(OBSERVABILITY if observed else ())])
+    else:
+        stop(config, list(reversed(args.names or [*SERVICES, *BACKGROUND, *OBSERVABILITY])))
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(main)

@@ -30,7 +30,14 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "hdms_platform",
     "hdms_platform.health",
+    "django_migration_linter",  # `manage.py lintmigrations` (make test); no models, no runtime code
 ]
+
+
+# The retention purges every service runs (its audit log, its Idempotency-Keys); see retention.py.
+RETENTION_PURGES = ("hdms_platform.audit.audit_entries_purge", "hdms_platform.idempotency.idempotency_keys_purge")
+OUTBOX_PURGE = "hdms_platform.outbox.services.outbox_events_purge"
+OUTBOX_LAG = "hdms_platform.outbox.relay.lag"  # readiness' lag probe for a service with an outbox
 
 
 def _check_service(service: str) -> None:
@@ -41,7 +48,7 @@ def _check_service(service: str) -> None:
 # Which Redis roles each service uses: its settings declare these, and only these roles' passwords
 # are handed to its processes (see service_secrets).
 SERVICE_REDIS_ROLES = {
-    "user": ("cache",),
+    "user": ("cache", "broker"),  # broker: its worker takes the scheduled retention task
     "ticket": ("cache", "broker"),
     "communication": ("cache", "channels", "broker"),
     "file": ("cache", "broker"),
@@ -108,7 +115,7 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
     _check_service(service)
     host, port = pgbouncer_address(env)
     common = {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "hdms_platform.postgresql",  # Django's, with a health check that does not queue at PgBouncer
         "USER": f"hdms_{service}",
         "PASSWORD": env.secret(f"{service.upper()}_DB_PASSWORD"),
         "HOST": host,
@@ -228,6 +235,9 @@ def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
         "CELERY_TASK_SOFT_TIME_LIMIT": 240,
         "CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS": False,
         "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
+        # Celery's Django fixup closes the database connection around every task unless this is
+        # set (then every 2N tasks); hdms_platform.celery keeps it like a request instead.
+        "CELERY_DB_REUSE_MAX": 10**9,
     }
 
 
@@ -308,6 +318,7 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             "hdms_platform.metrics.MetricsMiddleware",  # outermost: times and counts everything below
             "hdms_platform.logging.RequestIdMiddleware",  # request id and the access log line
             "hdms_platform.audit.AuditContextMiddleware",
+            "hdms_platform.dbbudget.DatabaseBudgetMiddleware",  # one database budget per request
             "django.middleware.security.SecurityMiddleware",
             "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS
             "django.middleware.common.CommonMiddleware",
@@ -323,9 +334,20 @@ def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = defau
             }
         ],
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 2 * 1024 * 1024,
+        # Rolling deploys: `manage.py lintmigrations` refuses a migration the previous release's code
+        # cannot run against (docs/operations.md, "Migrations and rolling deploys").
+        "MIGRATION_LINTER_OPTIONS": {"sql_analyser": "postgresql", "exclude_apps": ["contenttypes", "auth"], "no_cache": True},
         "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", 365, min_value=1),
         # How long an Idempotency-Key's first answer is replayed (idempotency.py)
         "IDEMPOTENCY_KEY_HOURS": env.int("IDEMPOTENCY_KEY_HOURS", 24, min_value=1, max_value=168),
+        # Readiness says `degraded` (still 200) when the background pipeline lags more than this.
+        "READINESS_LAG_SECONDS": env.int("READINESS_LAG_SECONDS", 60, min_value=1),
+        # A request's total time waiting for and running queries (hdms_platform.dbbudget): past it, 503.
+        "DB_REQUEST_BUDGET_SECONDS": env.float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1, max_value=60),
+        # Retention (retention.py): the purges this service runs on schedule; services add their own.
+        "HDMS_RETENTION": list(RETENTION_PURGES),
+        "RETENTION_BATCH_SIZE": env.int("RETENTION_BATCH_SIZE", 1000, min_value=10, max_value=100_000),
+        "OUTBOX_RETENTION_HOURS": env.int("OUTBOX_RETENTION_HOURS", 72, min_value=1),
         # Static files (the Swagger UI's assets) are served by whitenoise in every environment:
         # from the collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else
         # straight from the apps' static folders (a native checkout).

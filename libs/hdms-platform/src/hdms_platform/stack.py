@@ -42,6 +42,17 @@ class StackError(Exception):
         self.code = code
 
 
+def cli(main) -> None:
+    """Run a tool's `main` as a command (`if __name__ == "__main__": cli(main)`): a StackError is
+    one line on stderr, naming what to fix, and its exit code; anything else keeps its traceback."""
+    try:
+        code = main()
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.code
+    sys.exit(code)
+
+
 # --------------------------------------------------------------------------------------------
 # configuration
 
@@ -688,40 +699,36 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status")
     sub.add_parser("install", help="install the servers from Debian's packages if missing")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "install":
-            ensure_packages()
-            return 0
-        config = Config.load()
-        stack = NativeStack(config)
-        if use_docker(config):
-            # Infrastructure in compose; the services run natively (processes.py), so the gateway
-            # in front of them is the native one too.
-            if args.command == "start":
-                code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis")
-                if code == 0:
-                    stack.prepare()
-                    stack.prepare_data_dir()
-                    stack.gateway().start()
-                return code
-            if args.command == "stop":
-                stack.user = run_as_user(config)
-                stack.stop_process("gateway", "nginx", stack.gateway().pidfile)
-                return compose("down", *(["-v"] if args.purge else []))
-            return compose("ps")
-        started = time.monotonic()
-        if args.command == "start":
-            stack.start()
-            say("stack", "ready", started, f"data in {stack.data}")
-        elif args.command == "stop":
-            stack.stop(purge=args.purge)
-        else:
-            return stack.status()
+    if args.command == "install":
+        ensure_packages()
         return 0
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
+    config = Config.load()
+    stack = NativeStack(config)
+    if use_docker(config):
+        # Infrastructure in compose; the services run natively (processes.py), so the gateway
+        # in front of them is the native one too.
+        if args.command == "start":
+            code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis")
+            if code == 0:
+                stack.prepare()
+                stack.prepare_data_dir()
+                stack.gateway().start()
+            return code
+        if args.command == "stop":
+            stack.user = run_as_user(config)
+            stack.stop_process("gateway", "nginx", stack.gateway().pidfile)
+            return compose("down", *(["-v"] if args.purge else []))
+        return compose("ps")
+    started = time.monotonic()
+    if args.command == "start":
+        stack.start()
+        say("stack", "ready", started, f"data in {stack.data}")
+    elif args.command == "stop":
+        stack.stop(purge=args.purge)
+    else:
+        return stack.status()
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(main)

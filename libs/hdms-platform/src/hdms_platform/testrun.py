@@ -48,7 +48,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def private_env(state: Path) -> Path:
-    pgbouncer, redis, gateway, prometheus, pgb_exporter, redis_exporter, *ports = free_ports(14)
+    pgbouncer, redis, gateway, prometheus, pgb_exporter, redis_exporter, *ports = free_ports(16)
     service_ports, metrics_ports = ports[:4], ports[4:]
     keys = state / "keys"
     envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
@@ -74,12 +74,16 @@ def private_env(state: Path) -> Path:
         "REDIS_EXPORTER_PORT": str(redis_exporter),
         **{
             f"{n}_METRICS_PORT": str(p)
-            for n, p in zip(("WORKER", "EVENTS", "TICKET_RELAY", "FILE_RELAY"), metrics_ports, strict=True)
+            for n, p in zip(
+                ("WORKER", "EVENTS", "TICKET_RELAY", "FILE_RELAY", "USER_WORKER", "TICKET_WORKER"), metrics_ports, strict=True
+            )
         },
         "LOG_FORMAT": "json",  # production's format: the tests read the access log
         # A task held by a Celery worker that kombu's Redis transport crashed during a Redis outage
         # comes back after this long (production: 600 s); within the fault suite's 60 s grace.
         "CELERY_VISIBILITY_TIMEOUT": "20",
+        # The retention purges run every few seconds, so tests see the schedule at work (production: hourly).
+        "RETENTION_INTERVAL_SECONDS": "5",
     }
     path = state / "test.env"
     path.write_text(envfile.render((REPO / ".env.example").read_text(), overrides))
@@ -161,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                     suites,
                     cwd=cwd,
                 )
+                run(f"{service}: lintmigrations", [PY, "manage.py", "lintmigrations"], suites, cwd=cwd)  # rolling deploys
                 run(
                     f"{service}: migrate",
                     [PY, "manage.py", "migrate", "--database", "migrations", "--noinput", "-v", "0"],

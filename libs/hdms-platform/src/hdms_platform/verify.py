@@ -288,7 +288,9 @@ def health_checks() -> list[Result]:
             failed = [name for name, check in body.get("checks", {}).items() if not check.get("ok")]
             if response.status_code != 200 or failed:
                 raise RuntimeError(f"HTTP {response.status_code}, failed: {', '.join(failed) or '?'}")
-            return ", ".join(f"{name} {check['latency_ms']} ms" for name, check in body["checks"].items())
+            lag = body["checks"].get("lag", {})
+            timings = ", ".join(f"{name} {check['latency_ms']} ms" for name, check in body["checks"].items())
+            return timings + (f" (degraded: events wait {lag.get('lag_seconds')} s)" if lag.get("degraded") else "")
 
         results.append(
             run_check("health", service, ready, f"is {service}-service up on {service.upper()}_SERVICE_PORT={port} (make up)?")

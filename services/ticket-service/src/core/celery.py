@@ -1,4 +1,5 @@
-"""ticket-service's Celery app: it only sends (outbox events to communication-service's queue)."""
+"""ticket-service's Celery app: it sends outbox events to communication-service's queue, and its
+worker runs the scheduled retention task (queue `hdms.ticket`)."""
 
 from hdms_platform.celery import make_app
 

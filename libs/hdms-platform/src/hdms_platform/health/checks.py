@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 import socket
 import time
@@ -19,6 +20,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils.module_loading import import_string
 
 from ..settings import REDIS_KEY_PREFIX
 
@@ -30,6 +32,7 @@ for _module in ("redis", "redis.asyncio", "django_redis.cache", "django_redis.cl
     except ImportError:
         pass
 
+logger = logging.getLogger("hdms.health")
 DEADLINE_SECONDS = 2.0
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
@@ -64,7 +67,8 @@ def check_cache() -> None:
 _broker_client = None
 
 
-def check_broker() -> None:
+def broker_client():
+    """A plain Redis client on the broker role, bounded, shared by this process' checks."""
     import redis
 
     global _broker_client
@@ -72,11 +76,16 @@ def check_broker() -> None:
         _broker_client = redis.Redis.from_url(
             settings.CELERY_BROKER_URL, socket_timeout=1.5, socket_connect_timeout=1.5, health_check_interval=0
         )
+    return _broker_client
+
+
+def check_broker() -> None:
+    client = broker_client()
     key = f"{REDIS_KEY_PREFIX['broker']}health:{uuid.uuid4().hex}"
-    _broker_client.set(key, "1", ex=10)
-    if _broker_client.get(key) != b"1":
+    client.set(key, "1", ex=10)
+    if client.get(key) != b"1":
         raise RuntimeError("broker read back a different value")
-    _broker_client.delete(key)
+    client.delete(key)
 
 
 def check_channel_layer() -> None:
@@ -96,19 +105,33 @@ def check_channel_layer() -> None:
     asyncio.run(round_trip())
 
 
+def check_lag() -> dict:
+    """How far behind this service's background pipeline is: settings.HDMS_LAG_PROBE returns
+    `lag_seconds` (and counts); over READINESS_LAG_SECONDS the answer is `degraded`. Never a
+    failure: a lagging relay or events worker is no reason to take the service out of rotation, and
+    a probe that cannot tell (its database or broker is down: their own checks fail) degrades."""
+    try:
+        found = import_string(settings.HDMS_LAG_PROBE)()
+    except Exception as exc:  # noqa: BLE001 - reported as degraded, the reason logged
+        logger.warning("readiness: the lag probe failed: %s: %s", type(exc).__name__, exc)
+        return {"lag_seconds": None, "degraded": True, "error": "unavailable"}
+    return {**found, "degraded": found["lag_seconds"] > settings.READINESS_LAG_SECONDS}
+
+
 CHECKS = {
     "database": check_database,
     "cache": check_cache,
     "broker": check_broker,
     "channel_layer": check_channel_layer,
+    "lag": check_lag,
 }
 
 
 def _timed(check) -> dict:
     started = time.perf_counter()
     try:
-        check()
-        return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        found = check() or {}
+        return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1), **found}
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none is raised
         return {
             "ok": False,

@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from ..events import TicketEvent
 from ..logging import request_id_var
-from ..metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED
+from ..metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, OUTBOX_RESENT
 from .models import OutboxEvent, OutboxSequence
 
 logger = logging.getLogger("hdms.outbox")
@@ -90,6 +90,28 @@ def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
     return result
 
 
+def resend(first: int, last: int, *, publish: Publisher, limit: int = 5000) -> int:
+    """Publish again, in number order, the stream events this service numbered first..last (at
+    most `limit`), with the numbers they were given: the repair the events worker asks for when a
+    number is missing (a message lost between broker and worker; kombu's Redis transport has such
+    windows). Rows already purged (OUTBOX_RETENTION_HOURS) cannot be sent: the gap is then reported
+    by the events worker. Returns how many were published."""
+    from django.conf import settings
+
+    source = settings.HDMS_SERVICE
+    rows = OutboxEvent.objects.filter(source_seq__gte=first, source_seq__lte=min(last, first + limit - 1)).order_by("source_seq")
+    sent = 0
+    for row in rows:
+        token = request_id_var.set(row.payload.get("request_id") or "-")
+        try:
+            publish({**row.payload, "source": source, "source_seq": row.source_seq})
+        finally:
+            request_id_var.reset(token)
+        sent += 1
+    OUTBOX_RESENT.inc(sent)
+    return sent
+
+
 def pending_count() -> int:
     return OutboxEvent.objects.filter(published_at__isnull=True).count()
 
@@ -100,6 +122,13 @@ def oldest_pending_age() -> float | None:
         OutboxEvent.objects.filter(published_at__isnull=True).order_by("created_at").values_list("created_at", flat=True).first()
     )
     return None if oldest is None else (timezone.now() - oldest).total_seconds()
+
+
+def lag() -> dict:
+    """The relay's lag, readiness' `lag` probe (HDMS_LAG_PROBE): the oldest unpublished event's age
+    and how many wait."""
+    age = oldest_pending_age()
+    return {"lag_seconds": round(age or 0.0, 1), "pending": pending_count()}
 
 
 def run_forever(

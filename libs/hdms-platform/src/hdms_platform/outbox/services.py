@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from ..events import Audience, EventType, TicketEvent
 from ..logging import current_request_id
+from ..retention import delete_in_batches
 from .models import OutboxEvent
 
 
@@ -30,3 +33,11 @@ def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: dict, audience:
     if request_id:
         payload["request_id"] = request_id  # the request (or task) that made the change
     return OutboxEvent.objects.create(id=event_id, type=type, ticket_id=ticket_id, payload=payload, created_at=now)
+
+
+def outbox_events_purge() -> int:
+    """Published events older than OUTBOX_RETENTION_HOURS (a retention purge). Pending rows are
+    never purged, however old: they are events still owed. The sequence lives in its own row, so
+    no number is given out twice after a purge."""
+    cutoff = timezone.now() - timedelta(hours=settings.OUTBOX_RETENTION_HOURS)
+    return delete_in_batches(OutboxEvent.objects.filter(published_at__lt=cutoff))

@@ -33,6 +33,9 @@ class EventSource(models.Model):
 
     source = models.CharField(max_length=32, primary_key=True)
     last_seq = models.BigIntegerField(default=0)
+    # When the next check of this source's gap is due (services.event_gaps_check); None while no
+    # event waits. One check chain per source; an overdue one (its task lost) is started again.
+    gap_check_due = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "conversations_event_source"
@@ -52,8 +55,9 @@ class ParkedEvent(models.Model):
 
 
 class EventGap(models.Model):
-    """Sequence numbers of a source that never arrived within EVENT_GAP_WAIT_SECONDS: reported
-    (logged as an error and kept here), then the events after them were stored."""
+    """Sequence numbers of a source that never arrived within EVENT_GAP_WAIT_SECONDS, even after
+    asking the source to send them again: reported (logged as an error and kept here), then the
+    events after them were stored."""
 
     source = models.CharField(max_length=32)
     first_missing = models.BigIntegerField()

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from hdms_platform.auth import TokenUser
+import base64
+import json
+import logging
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from hdms_platform.auth import TokenUser
+from hdms_platform.celery import queue
+from hdms_platform.health.checks import broker_client
+from hdms_platform.settings import REDIS_KEY_PREFIX
+
+from .models import ParkedEvent
 from .models import TicketEvent as StoredEvent
 
+logger = logging.getLogger("hdms.events")
+
 REPLAY_LIMIT = 500
+LAG_SCAN = 100
 
 
 def events_since(*, ticket_id, after_seq: int, user: TokenUser) -> list[dict]:
@@ -15,3 +29,35 @@ def events_since(*, ticket_id, after_seq: int, user: TokenUser) -> list[dict]:
     if not user.is_staff_member:
         rows = rows.exclude(audience=StoredEvent.Audience.STAFF)
     return [{**row.payload, "seq": row.id} for row in rows[:REPLAY_LIMIT]]
+
+
+def events_lag() -> dict:
+    """The events worker's lag, readiness' `lag` probe (HDMS_LAG_PROBE): how long ago the oldest
+    event still waiting for it occurred, whether it waits in the worker's queue (the broker's list
+    `hdms.communication`; kombu pushes left and takes from the right, so the oldest are last; the
+    last LAG_SCAN messages are read, other tasks such as retention carry no event time) or is parked
+    for a predecessor; and how many wait in each."""
+    client = broker_client()
+    key = f"{REDIS_KEY_PREFIX['broker']}{queue('communication')}"
+    queued = client.llen(key)
+    occurred = [_occurred_at(message) for message in client.lrange(key, -LAG_SCAN, -1)] if queued else []
+    parked = ParkedEvent.objects.count()
+    if parked:
+        occurred.append(ParkedEvent.objects.order_by("parked_at").values_list("parked_at", flat=True).first())
+    known = [at for at in occurred if at is not None]
+    lag = max((timezone.now() - at).total_seconds() for at in known) if known else 0.0
+    return {"lag_seconds": round(max(lag, 0.0), 1), "queued": queued, "parked": parked}
+
+
+def _occurred_at(message: bytes | None):
+    """When the event in a queued Celery message occurred (its `occurred_at`); None if it is not one."""
+    try:
+        envelope = json.loads(message)
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return parse_datetime(args[0]["occurred_at"])
+    except (TypeError, ValueError, KeyError, IndexError):
+        logger.debug("a message in the events queue carries no event time")
+        return None

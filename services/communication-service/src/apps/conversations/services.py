@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from hdms_platform import loop
 from hdms_platform.auth import TokenUser
 from hdms_platform.events import PresenceEvent, PresenceState, TicketEvent, Viewer, group_message, ticket_group
-from hdms_platform.metrics import EVENT_FANOUT, EVENT_GAPS, EVENTS_STORED
+from hdms_platform.metrics import EVENT_FANOUT, EVENT_GAPS, EVENT_RESEND_REQUESTS, EVENTS_STORED
+from hdms_platform.retention import delete_in_batches
 
 from .models import EventGap, EventSource, ParkedEvent
 from .models import TicketEvent as StoredEvent
 
 logger = logging.getLogger("hdms.events")
-PURGE_LOCK = "events:purge-lock"
 BROADCAST_TIMEOUT_SECONDS = 5.0
 
 
@@ -49,9 +50,9 @@ def event_ingest(event: TicketEvent) -> list[StoredEvent]:
 
     Order is carried by the data: each source's relay numbers its events 1, 2, 3... An event whose
     predecessor has not been stored yet is parked and returns nothing; the predecessor, when it
-    arrives (a retry, a redelivery), is stored and drains the parked ones after it. A gap that does
-    not fill within EVENT_GAP_WAIT_SECONDS is reported by `event_gaps_flush`, never skipped
-    silently. An event without a number (a probe) is stored as it comes.
+    arrives (a retry, a redelivery, or sent again at our request: `event_gaps_check`), is stored and
+    drains the parked ones after it. A gap that does not fill within EVENT_GAP_WAIT_SECONDS is
+    reported, never skipped silently. An event without a number (a probe) is stored as it comes.
     """
     source, seq = event.get("source"), event.get("source_seq")
     if not source or not isinstance(seq, int):
@@ -76,25 +77,58 @@ def event_ingest(event: TicketEvent) -> list[StoredEvent]:
         return stored
 
 
-def event_gaps_flush(*, source: str) -> list[StoredEvent]:
-    """Give up waiting for numbers missing longer than EVENT_GAP_WAIT_SECONDS: report the gap
-    (an EventGap row and an error in the log), then store the parked events after it."""
-    waited = timezone.now() - timedelta(seconds=settings.EVENT_GAP_WAIT_SECONDS)
+@dataclass
+class GapCheck:
+    stored: list[StoredEvent]  # stored now, after a gap given up on: to broadcast
+    missing: tuple[int, int] | None  # numbers to ask the source for again
+    next_check: float | None  # seconds until the next check; None: nothing waits
+
+
+def event_gap_check_claim(*, source: str) -> bool:
+    """Whether the caller (an event just parked) should schedule the source's gap check: true when
+    none is due, or the one due is overdue (its task was lost). One UPDATE, so one chain per source."""
+    now = timezone.now()
+    step = timedelta(seconds=settings.EVENT_RESEND_AFTER_SECONDS)
+    due = Q(gap_check_due__isnull=True) | Q(gap_check_due__lt=now - step)
+    return EventSource.objects.filter(due, source=source).update(gap_check_due=now + step) == 1
+
+
+def event_gaps_check(*, source: str) -> GapCheck:
+    """One check of a source's gap, repeated every EVENT_RESEND_AFTER_SECONDS while events wait.
+
+    Once the first parked event has waited EVENT_RESEND_AFTER_SECONDS, the missing numbers are to
+    be asked for again from the source's outbox (the repair of a message lost on the way); once it
+    has waited EVENT_GAP_WAIT_SECONDS the gap is given up on: reported (an EventGap row and an
+    error in the log) and the parked events after it are stored.
+    """
+    now = timezone.now()
+    resend_after, give_up_after = settings.EVENT_RESEND_AFTER_SECONDS, settings.EVENT_GAP_WAIT_SECONDS
     with transaction.atomic():
         cursor = _cursor(source)
+        stored: list[StoredEvent] = []
         first = ParkedEvent.objects.filter(source=source).order_by("seq").first()
-        if first is None or first.parked_at > waited:
-            return []
-        if first.seq > cursor.last_seq + 1:
-            EventGap.objects.create(source=source, first_missing=cursor.last_seq + 1, last_missing=first.seq - 1)
-            EVENT_GAPS.labels(source).inc()
-            logger.error(
-                "events %s..%s of %s never arrived; storing what came after them", cursor.last_seq + 1, first.seq - 1, source
-            )
-            cursor.last_seq = first.seq - 1
-        stored = _drain(cursor)
-        cursor.save(update_fields=["last_seq"])
-        return stored
+        if first is not None and (now - first.parked_at).total_seconds() >= give_up_after:
+            if first.seq > cursor.last_seq + 1:
+                EventGap.objects.create(source=source, first_missing=cursor.last_seq + 1, last_missing=first.seq - 1)
+                EVENT_GAPS.labels(source).inc()
+                logger.error(
+                    "events %s..%s of %s never arrived; storing what came after them", cursor.last_seq + 1, first.seq - 1, source
+                )
+                cursor.last_seq = first.seq - 1
+            stored = _drain(cursor)
+            first = ParkedEvent.objects.filter(source=source).order_by("seq").first()
+        if first is None:
+            check = GapCheck(stored, None, None)
+        elif (waited := (now - first.parked_at).total_seconds()) >= resend_after:
+            check = GapCheck(stored, (cursor.last_seq + 1, first.seq - 1), resend_after)
+        else:
+            check = GapCheck(stored, None, resend_after - waited)
+        cursor.gap_check_due = None if check.next_check is None else now + timedelta(seconds=check.next_check)
+        cursor.save(update_fields=["last_seq", "gap_check_due"])
+    if check.missing:
+        EVENT_RESEND_REQUESTS.labels(source).inc()
+        logger.warning("events %s..%s of %s missing for %.0fs: asking the source for them again", *check.missing, source, waited)
+    return check
 
 
 def _cursor(source: str) -> EventSource:
@@ -124,22 +158,17 @@ def event_broadcast(row: StoredEvent) -> None:
     """
     event: TicketEvent = {**row.payload, "seq": row.id}
 
-    async def send() -> None:
-        layer = get_channel_layer()
-        await asyncio.wait_for(layer.group_send(ticket_group(row.ticket_id), group_message(event)), BROADCAST_TIMEOUT_SECONDS)
-
-    async_to_sync(send)()
+    layer = get_channel_layer()
+    loop.run(layer.group_send(ticket_group(row.ticket_id), group_message(event)), BROADCAST_TIMEOUT_SECONDS)
     occurred = parse_datetime(event.get("occurred_at") or "")
     if occurred is not None:
         EVENT_FANOUT.observe(max(0.0, (timezone.now() - occurred).total_seconds()))
 
 
 def events_purge() -> int:
-    """Drop events older than the replay window; at most once a minute across all workers."""
-    if not cache.add(PURGE_LOCK, 1, timeout=60):
-        return 0
+    """Stored events older than the replay window (a retention purge): no client can ask for them."""
     cutoff = timezone.now() - timedelta(seconds=settings.EVENT_REPLAY_SECONDS)
-    return StoredEvent.objects.filter(created_at__lt=cutoff).delete()[0]
+    return delete_in_batches(StoredEvent.objects.filter(created_at__lt=cutoff))
 
 
 def _presence_key(ticket_id) -> str:

@@ -14,16 +14,21 @@ globals().update(platform.common(SERVICE, base_dir=BASE_DIR, asgi=True))
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "channels", "apps.conversations"]
 ASGI_APPLICATION = "core.asgi.application"
 CHANNEL_LAYERS = platform.channel_layers(SERVICE)
-HDMS_READINESS = ["database", "cache", "channel_layer"]
+HDMS_READINESS = ["database", "cache", "channel_layer", "lag"]  # lag: `degraded`, never `fail` (HDMS_LAG_PROBE)
 HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 TICKET_SERVICE_URL = platform.ticket_service_url()
 globals().update(platform.celery_config(SERVICE))  # consumes events from the other services' outboxes
 EVENT_REPLAY_SECONDS = env.int("EVENT_REPLAY_SECONDS", 24 * 60 * 60, min_value=60)
+HDMS_LAG_PROBE = "apps.conversations.selectors.events_lag"  # readiness: `degraded` while events wait
+HDMS_RETENTION = [*platform.RETENTION_PURGES, "apps.conversations.services.events_purge"]
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", 30, min_value=2)
 # How long an event that arrived before its predecessor waits for it before the gap is reported
 # and the events after it are stored anyway; above the longest retry interval (10 s).
 EVENT_GAP_WAIT_SECONDS = env.int("EVENT_GAP_WAIT_SECONDS", 120, min_value=15)
+# After this long (and as often while the gap lasts) the source is asked to publish the missing
+# numbers again from its outbox: a message the broker lost is repaired, not reported.
+EVENT_RESEND_AFTER_SECONDS = env.int("EVENT_RESEND_AFTER_SECONDS", 10, min_value=1, max_value=EVENT_GAP_WAIT_SECONDS - 1)
 # Sockets: browsers' Origin must be one of these (empty: the hosts of DJANGO_ALLOWED_HOSTS, any
 # scheme and port); a client that sends no Origin (not a browser) is not affected.
 WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", []) or ALLOWED_HOSTS  # noqa: F821 (from common())

@@ -7,6 +7,7 @@ import io
 import logging
 import time
 import uuid
+from datetime import timedelta
 from pathlib import PurePath
 
 from django.conf import settings
@@ -220,3 +221,41 @@ def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
                 },
             )
     return attachment
+
+
+def abandoned_uploads_purge() -> int:
+    """Uploads still `pending` ATTACHMENT_PENDING_HOURS after they were stored (a retention purge):
+    their processing never ran to the end (the worker's retries ran out), so they were never shown
+    as ready. Each row goes with its bytes and an audit entry; a row a worker holds right now is
+    skipped (the next run sees it again)."""
+    cutoff = timezone.now() - timedelta(hours=settings.ATTACHMENT_PENDING_HOURS)
+    size = settings.RETENTION_BATCH_SIZE
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Attachment.objects.select_for_update(skip_locked=True)
+                .filter(status=Attachment.Status.PENDING, created_at__lt=cutoff)
+                .order_by("pk")[:size]
+            )
+            for attachment in batch:
+                audit.record(
+                    "attachment.abandoned",
+                    target=("attachment", attachment.id),
+                    details={"ticket_id": str(attachment.ticket_id), "stored_at": attachment.created_at.isoformat()},
+                )
+            Attachment.objects.filter(pk__in=[a.pk for a in batch]).delete()
+            keys = [a.storage_key for a in batch if a.storage_key]
+            transaction.on_commit(lambda keys=keys: _delete_stored(keys))
+        deleted += len(batch)
+        if len(batch) < size:
+            return deleted
+
+
+def _delete_stored(keys: list[str]) -> None:
+    """The bytes of deleted rows; a file that cannot be deleted is logged (orphaned bytes, no row)."""
+    for key in keys:
+        try:
+            default_storage.delete(key)
+        except OSError as exc:
+            logger.warning("could not delete the stored file %s: %s", key, exc)

@@ -13,7 +13,7 @@ globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
 globals().update(platform.celery_config(SERVICE))
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.attachments"]
-HDMS_READINESS = ["database", "cache", "broker"]
+HDMS_READINESS = ["database", "cache", "broker", "lag"]  # lag: `degraded`, never `fail` (HDMS_LAG_PROBE)
 HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 
@@ -29,6 +29,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024  # larger uploads stream to a temporar
 TICKET_SERVICE_URL = platform.ticket_service_url()
 HDMS_OUTBOX_PUBLISHER = "apps.attachments.events.publish"
 HDMS_OUTBOX_INTERNAL_TYPES = ("attachment.uploaded",)  # goes to our own worker, not to the event stream
+HDMS_LAG_PROBE = platform.OUTBOX_LAG  # readiness: `degraded` while the relay lags
+HDMS_RETENTION = [*platform.RETENTION_PURGES, platform.OUTBOX_PURGE, "apps.attachments.services.abandoned_uploads_purge"]
+# An upload still `pending` (never processed) after this long is abandoned: its row and bytes go.
+ATTACHMENT_PENDING_HOURS = env.int("ATTACHMENT_PENDING_HOURS", 24, min_value=1)
 # Fault injection for the kill-mid-task tests: seconds a processing task sleeps. prod.py forces 0.
 HDMS_FAULT_SLOW_PROCESSING_SECONDS = env.float("HDMS_FAULT_SLOW_PROCESSING_SECONDS", 0.0)
 

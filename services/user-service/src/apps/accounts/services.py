@@ -12,11 +12,13 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework import exceptions
 
 from hdms_platform import audit, ratelimit
 from hdms_platform.auth import ROLES
+from hdms_platform.retention import delete_in_batches
 
 from .models import Session, User
 from .tokens import access_token_for, new_refresh_token, refresh_token_hash
@@ -219,3 +221,13 @@ def user_set_roles(*, user_id: uuid.UUID, roles: list[str], actor_id: uuid.UUID)
             "user.roles_changed", actor_id=actor_id, target=("user", user.pk), details={"old": old_roles, "new": user.roles}
         )
     return user
+
+
+def sessions_purge() -> int:
+    """Sessions that ended more than SESSION_RETENTION_DAYS ago (a retention purge): expired ones,
+    and revoked ones once their token has expired too. A revoked token that could still be
+    presented keeps its row, which is what recognises its reuse and revokes the family."""
+    now = timezone.now()
+    cutoff = now - timedelta(days=settings.SESSION_RETENTION_DAYS)
+    ended = Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff, expires_at__lt=now)
+    return delete_in_batches(Session.objects.filter(ended))

@@ -15,6 +15,9 @@ INSTALLED_APPS = [*platform.INSTALLED_APPS, "apps.accounts"]
 AUTH_USER_MODEL = "accounts.User"
 HDMS_READINESS = ["database", "cache"]
 HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
+globals().update(platform.celery_config(SERVICE))  # its worker runs the scheduled retention task
+HDMS_RETENTION = [*platform.RETENTION_PURGES, "apps.accounts.services.sessions_purge"]
+SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", 30, min_value=1)
 
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 HDMS_JWT_PRIVATE_KEY = auth.private_key()
