@@ -70,3 +70,30 @@ def test_ready_names_the_failed_dependency(client, settings):
     assert response.json()["failed"] == ["cache"]
     assert response.json()["checks"]["cache"]["error"] == "unavailable"
     assert "127.0.0.1" not in response.content.decode() and "Error" not in response.content.decode()
+
+
+_probe_connections = []
+
+
+def lag_from_the_database() -> dict:
+    from django.db import connections
+
+    connection = connections["default"]  # this thread's own wrapper, not the proxy
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 0")
+        (lag,) = cursor.fetchone()
+    _probe_connections.append(connection)
+    return {"lag_seconds": float(lag)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_check_leaves_no_connection_open_in_its_thread(client, settings):
+    """The checks run in a pool of long-lived threads that no request signal cleans up: a
+    connection left open there goes stale when PgBouncer restarts, and the next probe that thread
+    runs fails on it ("server closed the connection unexpectedly"), as a fresh-clone run saw."""
+    settings.HDMS_LAG_PROBE = "tests.test_health.lag_from_the_database"
+    _probe_connections.clear()
+    for _ in range(3):
+        assert client.get("/health/ready").json()["status"] == "ok"
+    assert len(_probe_connections) == 3
+    assert all(connection.connection is None for connection in _probe_connections)

@@ -40,17 +40,13 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="readiness")
 
 def check_database() -> None:
     """A write through PgBouncer, in one transaction, with a statement timeout scoped to it."""
-    connection = connections["default"]
-    try:
-        with transaction.atomic(using="default"), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL statement_timeout = '1500ms'")
-            cursor.execute(
-                "INSERT INTO hdms_health_probe (instance, checked_at) VALUES (%s, now()) "
-                "ON CONFLICT (instance) DO UPDATE SET checked_at = excluded.checked_at",
-                [INSTANCE],
-            )
-    finally:
-        connection.close()
+    with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = '1500ms'")
+        cursor.execute(
+            "INSERT INTO hdms_health_probe (instance, checked_at) VALUES (%s, now()) "
+            "ON CONFLICT (instance) DO UPDATE SET checked_at = excluded.checked_at",
+            [INSTANCE],
+        )
 
 
 def check_cache() -> None:
@@ -128,6 +124,9 @@ CHECKS = {
 
 
 def _timed(check) -> dict:
+    """One check, in a pool thread. Whatever database connection it opened is closed when it ends:
+    no request signal cleans up these long-lived threads, and a connection kept there goes stale
+    when PgBouncer restarts, failing that thread's next probe."""
     started = time.perf_counter()
     try:
         found = check() or {}
@@ -138,6 +137,8 @@ def _timed(check) -> dict:
             "latency_ms": round((time.perf_counter() - started) * 1000, 1),
             "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300],
         }
+    finally:
+        connections.close_all()
 
 
 def run_readiness(names: list[str], deadline: float = DEADLINE_SECONDS) -> dict[str, dict]:
