@@ -1,6 +1,6 @@
 # One image for the four services and the worker; the command picks the process.
 FROM python:3.11-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app/libs/hdms-platform/src
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app/libs/hdms-platform/src:/app/libs/hdms-tools/src
 # PostgreSQL's client tools of the server's major version (17, PGDG's repository): pg_dump refuses
 # a newer server, and `make backup` in compose (the backup service) runs pg_dump and pg_restore.
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -14,7 +14,8 @@ WORKDIR /app
 COPY requirements.lock ./
 RUN pip install --no-cache-dir -r requirements.lock
 COPY . .
-RUN pip install --no-cache-dir --no-deps -e libs/hdms-platform && useradd --system --uid 10001 hdms \
+# hdms-tools is in the image for the backup service's command only; no service imports it.
+RUN pip install --no-cache-dir --no-deps -e libs/hdms-platform -e libs/hdms-tools && useradd --system --uid 10001 hdms \
     && mkdir -p /var/lib/hdms/media && chown hdms /var/lib/hdms/media
 # Static files (the API docs' CSS and JS) collected into each service's STATIC_ROOT; whitenoise serves them.
 RUN for s in user ticket communication file; do \

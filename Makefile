@@ -1,7 +1,7 @@
 # HDMS: `make up` for a working stack, `make test` for the whole suite. See README.md.
 SHELL := /bin/bash
 PY := .venv/bin/python
-export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src
+export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src:$(CURDIR)/libs/hdms-tools/src
 
 .PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench observe observe-down backup restore
 
@@ -15,11 +15,11 @@ help:
 	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
 	@echo "make observe Prometheus + PgBouncer/Redis exporters scraping the running stack (PROMETHEUS_PORT, 9090)"
 	@echo "make infra   PostgreSQL -> PgBouncer -> Redis only"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff and mypy (the same checks as make test and the pre-commit hook)"
 	@echo "make bench   benchmarks on a private production-like stack -> docs/performance.md (~5 min)"
 
 env:
-	@python3 -m hdms_platform.envfile
+	@python3 -m hdms_tools.envfile
 
 deps:
 	@bash scripts/bootstrap.sh
@@ -29,32 +29,32 @@ infra: env deps
 
 up: infra
 	@bash scripts/migrate-all.sh
-	@$(PY) -m hdms_platform.processes start
+	@$(PY) -m hdms_tools.processes start
 
 down:
-	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop
+	@-[ -x $(PY) ] && $(PY) -m hdms_tools.processes stop
 	@bash scripts/stop-infrastructure.sh
 
 down-purge:
-	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop
+	@-[ -x $(PY) ] && $(PY) -m hdms_tools.processes stop
 	@bash scripts/stop-infrastructure.sh --purge
 
 observe: deps
-	@$(PY) -m hdms_platform.processes start pgbouncer-exporter redis-exporter prometheus
+	@$(PY) -m hdms_tools.processes start pgbouncer-exporter redis-exporter prometheus
 
 observe-down:
-	@-[ -x $(PY) ] && $(PY) -m hdms_platform.processes stop pgbouncer-exporter redis-exporter prometheus
+	@-[ -x $(PY) ] && $(PY) -m hdms_tools.processes stop pgbouncer-exporter redis-exporter prometheus
 
 backup: deps
-	@$(PY) -m hdms_platform.backup create
+	@$(PY) -m hdms_tools.backup create
 
 restore: deps
 	@[ -n "$(BACKUP)" ] || { echo "error: say which backup: make restore BACKUP=backups/hdms-<time>" >&2; exit 2; }
-	@$(PY) -m hdms_platform.backup restore "$(BACKUP)"
+	@$(PY) -m hdms_tools.backup restore "$(BACKUP)"
 
 status:
-	@python3 -m hdms_platform.stack status; infra=$$?; \
-	if [ -x $(PY) ]; then $(PY) -m hdms_platform.processes status; else false; fi && exit $$infra
+	@python3 -m hdms_tools.stack status; infra=$$?; \
+	if [ -x $(PY) ]; then $(PY) -m hdms_tools.processes status; else false; fi && exit $$infra
 
 verify:
 	@bash scripts/verify-all-connections.sh
@@ -62,12 +62,13 @@ verify:
 lint: deps
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
+	@$(PY) -m hdms_tools.testrun --only mypy
 
 test: deps
-	@$(PY) -m hdms_platform.testrun
+	@$(PY) -m hdms_tools.testrun
 
 chaos: deps
-	@$(PY) -m hdms_platform.testrun --only chaos
+	@$(PY) -m hdms_tools.testrun --only chaos
 
 
 bench: deps

@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from hdms_platform import envfile
-from hdms_platform.stack import REPO, find_postgres_bindir, read_env_file
-from hdms_platform.testrun import free_ports, scrub_environment
+from hdms_tools.privatestack import PrivateStack
+from hdms_tools.stack import REPO, find_postgres_bindir
 
 CLIENTS = (10, 50, 500)
 
@@ -52,35 +49,15 @@ def main(argv: list[str] | None = None) -> int:
         help="make bench writes docs/performance.md; this pgbench-only run writes its own file",
     )
     args = parser.parse_args(argv)
-    scrub_environment()
-    state = Path(tempfile.mkdtemp(prefix="hdms-bench-", dir="/tmp"))
-    state.chmod(0o755)
-    pgb, redis, gateway = free_ports(3)
-    env_file = state / "bench.env"
-    env_file.write_text(
-        envfile.render(
-            (REPO / ".env.example").read_text(),
-            {
-                "HDMS_STACK_MODE": "native",
-                "HDMS_DATA_DIR": str(state / "data"),
-                "PGBOUNCER_PORT": str(pgb),
-                "REDIS_PORT": str(redis),
-                "GATEWAY_PORT": str(gateway),
-                "PGBOUNCER_POOL_SIZE": "20",
-                "POSTGRES_MAX_CONNECTIONS": "600",
-            },
-        )
-    )
-    os.environ["HDMS_ENV_FILE"] = str(env_file)
-    values = read_env_file(env_file)
+    stack = PrivateStack("hdms-bench-", {"PGBOUNCER_POOL_SIZE": "20", "POSTGRES_MAX_CONNECTIONS": "600"})
+    values = stack.values
     password = values["FILE_DB_PASSWORD"]
     bindir = find_postgres_bindir()
-    py = str(REPO / ".venv" / "bin" / "python")
     rows = []
     try:
-        subprocess.run([py, "-m", "hdms_platform.stack", "start"], check=True, cwd=REPO)
-        socket_dir = str(state / "data" / "run")
-        pooled = ["-h", "127.0.0.1", "-p", str(pgb), "-U", "hdms_file"]
+        stack.start(migrate=False)  # the servers only: pgbench makes its own tables
+        socket_dir = str(stack.data / "run")
+        pooled = ["-h", "127.0.0.1", "-p", values["PGBOUNCER_PORT"], "-U", "hdms_file"]
         direct = ["-h", socket_dir, "-p", values.get("POSTGRES_PORT", "5432"), "-U", "hdms_file"]
         init = pgbench(bindir, ["-i", "-q", "-s", str(args.scale), *pooled, "hdms_file_session"], password)
         if not init["ok"]:
@@ -92,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((clients, d, p))
             print(f"{clients:>4} clients  direct {d['tps']:>10.0f} tps  pgbouncer {p['tps']:>10.0f} tps", flush=True)
     finally:
-        subprocess.run([py, "-m", "hdms_platform.stack", "stop", "--purge"], cwd=REPO, capture_output=True)
-        shutil.rmtree(state, ignore_errors=True)
+        stack.stop()
 
     def cell(r):
         if not r["ok"]:

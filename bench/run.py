@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -26,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -35,12 +35,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgbench_pooling import CLIENTS as PGBENCH_CLIENTS  # noqa: E402
-from pgbench_pooling import pgbench  # noqa: E402
+from pgbench_pooling import CLIENTS as PGBENCH_CLIENTS
+from pgbench_pooling import pgbench
 
-from hdms_platform import envfile  # noqa: E402
-from hdms_platform.stack import REPO, find_postgres_bindir, read_env_file, wait_until  # noqa: E402
-from hdms_platform.testrun import free_ports, scrub_environment  # noqa: E402
+from hdms_tools.privatestack import PrivateStack, free_ports
+from hdms_tools.stack import REPO, find_postgres_bindir, wait_until
 
 PY = str(REPO / ".venv" / "bin" / "python")
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
@@ -94,10 +93,8 @@ class Sampler:
 
     def _run(self):
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # a failed sample is skipped, not fatal
                 self.peak = max(self.peak, float(self.sample()))
-            except Exception:  # noqa: BLE001 - a failed sample is skipped, not fatal
-                pass
             self._stop.wait(0.2)
 
     def __exit__(self, *exc):
@@ -145,7 +142,7 @@ def percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # -- the stack ------------------------------------------------------------------------------------
@@ -154,39 +151,27 @@ def percentile(values: list[float], p: float) -> float | None:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.state = Path(tempfile.mkdtemp(prefix="hdms-bench-", dir="/tmp"))
-        self.state.chmod(0o755)
-        pgb, redis, gateway, *ports = free_ports(11)
-        keys = self.state / "keys"
-        envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
-        self.ports = dict(zip(("user", "ticket", "communication", "file", "cached", "pooled", "direct"), ports, strict=False))
-        self.env_file = self.state / "bench.env"
-        self.env_file.write_text(
-            envfile.render(
-                (REPO / ".env.example").read_text(),
-                {
-                    "HDMS_STACK_MODE": "native",
-                    "HDMS_DATA_DIR": str(self.state / "data"),
-                    "HDMS_SETTINGS": "prod",
-                    "PGBOUNCER_PORT": str(pgb),
-                    "REDIS_PORT": str(redis),
-                    "GATEWAY_PORT": str(gateway),
-                    "PGBOUNCER_POOL_SIZE": "20",
-                    "POSTGRES_MAX_CONNECTIONS": "600",
-                    "SECURE_SSL_REDIRECT": "false",
-                    "LOG_LEVEL": "WARNING",
-                    "JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"),
-                    "JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
-                    "FILE_STORAGE_DIR": str(self.state / "media"),
-                    "HDMS_WEB_WORKERS": str(WEB_WORKERS),
-                    "HDMS_CELERY_CONCURRENCY": str(CELERY_CONCURRENCY),
-                    **{f"{s.upper()}_SERVICE_PORT": str(self.ports[s]) for s in ("user", "ticket", "communication", "file")},
-                },
-            )
+        services = ("user", "ticket", "communication", "file")
+        self.stack = PrivateStack(
+            "hdms-bench-",
+            {
+                "HDMS_SETTINGS": "prod",
+                "PGBOUNCER_POOL_SIZE": "20",
+                "POSTGRES_MAX_CONNECTIONS": "600",
+                "SECURE_SSL_REDIRECT": "false",
+                "LOG_LEVEL": "WARNING",
+                "HDMS_WEB_WORKERS": str(WEB_WORKERS),
+                "HDMS_CELERY_CONCURRENCY": str(CELERY_CONCURRENCY),
+            },
+            ports=tuple(f"{s.upper()}_SERVICE_PORT" for s in services),
         )
-        os.environ["HDMS_ENV_FILE"] = str(self.env_file)
-        os.environ["PYTHONPATH"] = str(REPO / "libs" / "hdms-platform" / "src")
-        self.values = read_env_file(self.env_file)
+        self.stack.activate()
+        self.state, self.env_file, self.values = self.stack.root, self.stack.env_file, self.stack.values
+        extra = free_ports(3)  # the three side-by-side ticket-service instances
+        self.ports = {
+            **{s: int(self.values[f"{s.upper()}_SERVICE_PORT"]) for s in services},
+            **dict(zip(("cached", "pooled", "direct"), extra, strict=True)),
+        }
         self.instances: dict[str, subprocess.Popen] = {}
 
     def sh(self, *argv: str, cwd: Path = REPO, env: dict | None = None) -> None:
@@ -194,9 +179,7 @@ class Bench:
 
     def start(self) -> None:
         log("starting the private stack (PostgreSQL, PgBouncer pool 20, Redis), migrations, services")
-        self.sh(PY, "-m", "hdms_platform.stack", "start")
-        self.sh("bash", "scripts/migrate-all.sh")
-        self.sh(PY, "-m", "hdms_platform.processes", "start")
+        self.stack.start()
         socket_dir = str(self.state / "data" / "run")
         variants = {
             "cached": {},
@@ -222,7 +205,7 @@ class Bench:
                 argv,
                 cwd=REPO / "services" / "ticket-service" / "src",
                 env={**os.environ, "HDMS_SETTINGS": "bench", **extra},
-                stdout=open(self.state / f"{name}.log", "ab"),
+                stdout=open(self.state / f"{name}.log", "ab"),  # noqa: SIM115 - the child owns it until stop()
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -269,9 +252,7 @@ class Bench:
                 process.wait(timeout=15)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(process.pid, signal.SIGKILL)
-        subprocess.run([PY, "-m", "hdms_platform.processes", "stop"], cwd=REPO, capture_output=True)
-        subprocess.run([PY, "-m", "hdms_platform.stack", "stop", "--purge"], cwd=REPO, capture_output=True)
-        shutil.rmtree(self.state, ignore_errors=True)
+        self.stack.stop()
 
     def backends(self, via: str) -> int:
         """PostgreSQL backends serving hdms_ticket for one side: PgBouncer's server connections
@@ -314,6 +295,10 @@ class Bench:
         with Sampler(lambda: self.backends(via)) as pg, Sampler(lambda: group_rss_mb(self.pid(name))) as rss:
             result = wrk(f"http://127.0.0.1:{self.ports[name]}{path}", connections, self.args.seconds, self.token)
         result.update(backends=int(pg.peak), rss=rss.peak)
+        if result["errors"] or not result["rps"]:  # say why, from the instance's own log
+            log_file = self.state / f"{name}.log"
+            tail = log_file.read_text(errors="replace").splitlines()[-8:] if log_file.exists() else []
+            log(f"{name}: {result['errors']} error(s), {result['rps']} req/s; its log ends:\n  " + "\n  ".join(tail))
         log(
             f"{name:<7} {path:<48} c={connections:<4} {result['rps']:>8.0f} req/s  p99 {result['p99']} ms  "
             f"errors {result['errors']}  backends {result['backends']}"
@@ -322,6 +307,9 @@ class Bench:
 
     def django(self) -> dict:
         detail = f"/api/v1/tickets/{self.ticket_id}/"
+        for name in ("pooled", "direct", "cached"):  # every worker process connected and warm before any run
+            for _ in range(2 * WEB_WORKERS * WEB_THREADS):
+                self.get(name, detail)
         out: dict = {"read": {}}
         for clients in (32, 512):
             # alternate which side goes first, so drift on a shared machine hits both alike
@@ -806,9 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (1 if args.smoke else 10)
+    args.seconds = args.seconds or (2 if args.smoke else 10)
     ensure_wrk()
-    scrub_environment()
     started = time.monotonic()
     bench = Bench(args)
     try:

@@ -24,7 +24,7 @@ import httpx
 import psycopg
 from websockets.exceptions import ConnectionClosed
 
-from hdms_platform.stack import REPO, read_pid
+from hdms_tools.stack import REPO, read_pid
 from tests.helpdesk import Helpdesk, Person
 
 PY = sys.executable
@@ -287,13 +287,13 @@ def _connect(env: dict[str, str], service: str) -> psycopg.Connection:
 
 def found(env: dict[str, str], table: str, ids: list[str]) -> set[str]:
     with _connect(env, "ticket") as conn:
-        rows = conn.execute(f"SELECT id::text FROM {table} WHERE id = ANY(%s::uuid[])", [ids]).fetchall()  # noqa: S608 - table is ours
+        rows = conn.execute(f"SELECT id::text FROM {table} WHERE id = ANY(%s::uuid[])", [ids]).fetchall()
     return {r[0] for r in rows}
 
 
 def found_text(env: dict[str, str], table: str, column: str, texts: list[str]) -> set[str]:
     with _connect(env, "ticket") as conn:
-        rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)", [texts]).fetchall()  # noqa: S608 - ours
+        rows = conn.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)", [texts]).fetchall()
     return {r[0] for r in rows}
 
 
@@ -320,7 +320,7 @@ def sequence_problems(env: dict[str, str]) -> list[str]:
             if holes:
                 problems.append(f"{source}: numbers never stored {holes[:10]}")
         for table in ("conversations_parked_event", "conversations_event_gap"):
-            (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - our table
+            (count,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
             if count:
                 problems.append(f"{count} rows in {table}")
     return problems
@@ -362,13 +362,13 @@ def stop_server(env: dict[str, str], server: str) -> None:
 
 def start_servers() -> None:
     """The launcher starts whatever is not running (and leaves the rest alone)."""
-    result = subprocess.run([PY, "-m", "hdms_platform.stack", "start"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([PY, "-m", "hdms_tools.stack", "start"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def processes(command: str, *names: str, extra_env: dict | None = None) -> None:
     result = subprocess.run(
-        [PY, "-m", "hdms_platform.processes", command, *names],
+        [PY, "-m", "hdms_tools.processes", command, *names],
         cwd=REPO,
         env={**os.environ, **(extra_env or {})},
         capture_output=True,
@@ -421,7 +421,7 @@ def table() -> str:
         cells = (r.fault, r.sent, r.failed_fast, r.hung, r.other_errors, r.writes_accepted, r.writes_found, r.events_lost)
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = [f"- {r.fault}: {'; '.join(r.notes)}" for r in REPORT if r.notes]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join([*lines, *(["", *notes] if notes else [])])
 
 
 def error_codes(outcomes: list[Outcome]) -> Counter:

@@ -4,4 +4,4 @@
 # class (10 db, 11 cache, 12 broker, 13 channels, 14 health). Add --json for CI.
 set -euo pipefail
 source "$(dirname "$0")/_common.sh"
-exec "$HDMS_PYTHON" -m hdms_platform.verify db cache broker channels health "$@"
+exec "$HDMS_PYTHON" -m hdms_tools.verify db cache broker channels health "$@"

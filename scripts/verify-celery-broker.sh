@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real round-trip check of the running stack (broker); see hdms_platform/verify.py. Add --json for CI.
+# Real round-trip check of the running stack (broker); see hdms_tools/verify.py. Add --json for CI.
 set -euo pipefail
 source "$(dirname "$0")/_common.sh"
-exec "$HDMS_PYTHON" -m hdms_platform.verify broker "$@"
+exec "$HDMS_PYTHON" -m hdms_tools.verify broker "$@"

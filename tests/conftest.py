@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hdms_platform.envfile import render
-from hdms_platform.stack import REPO, read_env_file
+from hdms_tools.envfile import render
+from hdms_tools.stack import REPO, read_env_file
 
 PY = sys.executable
 SERVICES = ("user", "ticket", "communication", "file")
@@ -36,7 +36,7 @@ def stack(
     if env_file:
         env["HDMS_ENV_FILE"] = str(env_file)
     return subprocess.run(
-        [PY, "-m", "hdms_platform.stack", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [PY, "-m", "hdms_tools.stack", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

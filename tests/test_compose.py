@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 REPLICATED = ("user-service", "ticket-service", "communication-service", "file-service", "file-worker")
 # One of each: several relays (or event workers) would publish one ticket's events out of order;
@@ -65,7 +65,7 @@ def test_the_backup_job_dumps_through_pgbouncer_with_the_servers_client_version(
     assert job["environment"]["BACKUP_PG_BINDIR"] == f"/usr/lib/postgresql/{major}/bin"
     assert f"postgresql-client-{major}" in (REPO / "Dockerfile").read_text()
     assert "media:/var/lib/hdms/media" in job["volumes"] and any(v.endswith(":/backups") for v in job["volumes"])
-    assert job["command"][:4] == ["python", "-m", "hdms_platform.backup", "create"]
+    assert job["command"][:4] == ["python", "-m", "hdms_tools.backup", "create"]
 
 
 def test_named_volumes_for_state(base):
@@ -129,7 +129,7 @@ def test_redis_conf_never_evicts_broker_data():
 
 
 def test_every_variable_in_env_example_is_documented():
-    from hdms_platform.stack import read_env_file
+    from hdms_tools.stack import read_env_file
 
     documented = (REPO / "docs" / "environment-variables.md").read_text()
     missing = [name for name in read_env_file(REPO / ".env.example") if f"`{name}`" not in documented]
@@ -186,7 +186,7 @@ def test_redis_runs_with_acl_users_and_no_shared_password(base):
 
 
 def compose_config(tmp_path, *files: str, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    from hdms_platform.envfile import render
+    from hdms_tools.envfile import render
 
     values = {"TLS_CERT_FILE": str(tmp_path / "cert.pem"), "TLS_KEY_FILE": str(tmp_path / "key.pem")}
     text = render((REPO / ".env.example").read_text(), values)

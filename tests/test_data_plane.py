@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from hdms_platform.settings import REDIS_DB, channel_layers
-from hdms_platform.stack import RUN_AS_DEFAULT
+from hdms_tools.stack import RUN_AS_DEFAULT
 
 from .conftest import db_connect
 
@@ -30,7 +30,7 @@ def test_each_role_reaches_its_own_database_only(stack_env, service):
 
 
 def test_wrong_password_is_refused(stack_env):
-    with pytest.raises(psycopg.OperationalError, match="password authentication failed|SASL authentication failed"):
+    with pytest.raises(psycopg.OperationalError, match=r"password authentication failed|SASL authentication failed"):
         psycopg.connect(
             host="127.0.0.1",
             port=stack_env["PGBOUNCER_PORT"],
@@ -101,7 +101,7 @@ def backend_count(run_dir, stack_env) -> int:
 
 
 def test_500_clients_through_pgbouncer_without_errors_or_extra_backends(stack_env, run_dir):
-    from hdms_platform.stack import find_postgres_bindir
+    from hdms_tools.stack import find_postgres_bindir
 
     env = {"PGPASSWORD": stack_env["FILE_DB_PASSWORD"], "PATH": f"{find_postgres_bindir()}:/usr/bin:/bin"}
     common = ["-h", "127.0.0.1", "-p", stack_env["PGBOUNCER_PORT"], "-U", "hdms_file"]

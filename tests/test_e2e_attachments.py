@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hdms_platform.stack import REPO, read_pid
+from hdms_tools.stack import REPO, read_pid
 
 from .conftest import manage
 from .helpdesk import Helpdesk, close_code, next_message, png, upload, wait_status
@@ -88,7 +88,7 @@ def _children(pid: int) -> list[int]:
 @pytest.fixture
 def slow_worker(stack_env):
     """The file worker restarted with processing slowed to 3 s (fault injection), then restored."""
-    processes = [PY, "-m", "hdms_platform.processes"]
+    processes = [PY, "-m", "hdms_tools.processes"]
     subprocess.run([*processes, "stop", "worker"], cwd=REPO, check=True, capture_output=True)
     env = {**os.environ, "HDMS_FAULT_SLOW_PROCESSING_SECONDS": "3"}
     subprocess.run([*processes, "start", "worker"], cwd=REPO, env=env, check=True, capture_output=True)

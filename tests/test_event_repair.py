@@ -17,14 +17,14 @@ import redis
 
 from hdms_platform.celery import INGEST_EVENT_TASK, queue
 from hdms_platform.settings import REDIS_KEY_PREFIX
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 from .conftest import PY, db_connect
 from .helpdesk import Helpdesk
 
 
 def _processes(*args: str) -> None:
-    result = subprocess.run([PY, "-m", "hdms_platform.processes", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([PY, "-m", "hdms_tools.processes", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 from .conftest import manage
 from .helpdesk import Helpdesk, next_message, png, upload, wait_status

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 from .conftest import PY
 

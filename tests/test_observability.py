@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hdms_platform.stack import REPO, read_pid
+from hdms_tools.stack import REPO, read_pid
 
 from .conftest import manage, service_url
 from .helpdesk import Helpdesk, close_code, png, upload, wait_status
@@ -215,11 +215,11 @@ def prometheus(stack_env):
     """Prometheus and the exporters (`make observe`) on the private stack, stopped afterwards."""
     programs = ["pgbouncer-exporter", "redis-exporter", "prometheus"]
     started = subprocess.run(
-        [PY, "-m", "hdms_platform.processes", "start", *programs], cwd=REPO, capture_output=True, text=True, timeout=90
+        [PY, "-m", "hdms_tools.processes", "start", *programs], cwd=REPO, capture_output=True, text=True, timeout=90
     )
     assert started.returncode == 0, started.stdout + started.stderr
     yield f"http://127.0.0.1:{stack_env['PROMETHEUS_PORT']}"
-    subprocess.run([PY, "-m", "hdms_platform.processes", "stop", *programs], cwd=REPO, capture_output=True, timeout=60)
+    subprocess.run([PY, "-m", "hdms_tools.processes", "stop", *programs], cwd=REPO, capture_output=True, timeout=60)
 
 
 def query(prometheus: str, promql: str) -> list[dict]:

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 from .conftest import PY, db_connect, service_url
 
 
 def _processes(*args: str) -> None:
-    result = subprocess.run([PY, "-m", "hdms_platform.processes", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([PY, "-m", "hdms_tools.processes", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -39,6 +39,9 @@ def _until(stack_env, service: str, status: str, timeout: float = 30) -> dict:
     return body
 
 
+CHANGED = {"changes": {}, "actor_id": str(uuid.uuid4()), "status": "open", "updated_at": "2026-01-01T00:00:00+00:00"}
+
+
 def test_a_lagging_relay_then_a_lagging_events_worker_degrade_readiness_until_they_catch_up(stack_env):
     _processes("stop", "ticket-relay", "events")
     try:
@@ -49,7 +52,7 @@ def test_a_lagging_relay_then_a_lagging_events_worker_degrade_readiness_until_th
             conn.execute(
                 "INSERT INTO hdms_outbox (id, type, ticket_id, payload, created_at, attempts, last_error) "
                 "VALUES (%s, 'ticket.updated', %s, %s, %s, 0, '')",
-                [event_id, ticket_id, json.dumps({**payload, "occurred_at": occurred.isoformat(), "data": {}}), occurred],
+                [event_id, ticket_id, json.dumps({**payload, "occurred_at": occurred.isoformat(), "data": CHANGED}), occurred],
             )
         lagging = _until(stack_env, "ticket", "degraded")["checks"]["lag"]
         assert lagging["degraded"] and lagging["lag_seconds"] >= 120 and lagging["pending"] >= 1

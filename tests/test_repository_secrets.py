@@ -3,7 +3,7 @@
 import re
 import subprocess
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 PATTERNS = {
     "private key": re.compile(rb"-----BEGIN (?:RSA |EC |OPENSSH |ENCRYPTED )?PRIVATE KEY-----"),
@@ -18,7 +18,7 @@ def tracked_files() -> list[str]:
 
 def test_no_env_file_or_key_file_is_tracked():
     files = tracked_files()
-    assert not [f for f in files if f == ".env" or f.endswith("/.env") or f.endswith(".pem") or f.startswith(".keys/")]
+    assert not [f for f in files if f == ".env" or f.endswith(("/.env", ".pem")) or f.startswith(".keys/")]
 
 
 def test_no_tracked_file_contains_a_secret():

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hdms_platform.stack import read_pid
+from hdms_tools.stack import read_pid
 
 from .conftest import db_connect
 from .test_observability import scrape, value

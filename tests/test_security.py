@@ -20,9 +20,9 @@ import httpx
 import pytest
 import redis
 
-from hdms_platform.processes import commands
-from hdms_platform.stack import Config, port_in_use, read_pid
-from hdms_platform.testrun import free_ports
+from hdms_tools.privatestack import free_ports
+from hdms_tools.processes import commands
+from hdms_tools.stack import Config, port_in_use, read_pid
 
 from .conftest import db_connect, manage
 from .helpdesk import PASSWORD, Helpdesk, Person, close_code, next_message, upload, wait_status
@@ -155,7 +155,7 @@ def test_a_pickle_planted_in_the_cache_is_not_executed_and_reads_as_a_miss(desk,
             time.sleep(0.1)
     assert desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", customer).status_code == 200  # now cached
     cache = redis_client(stack_env, "cache")
-    keys = [k for k in cache.scan_iter(match=f"cache:ticket:*tickets:detail:{ticket['id']}", count=1000)]
+    keys = list(cache.scan_iter(match=f"cache:ticket:*tickets:detail:{ticket['id']}", count=1000))
     assert keys, "the detail page was not cached where expected"
     cache.set(keys[0], pickle.dumps(_Exploit()), ex=60)
     response = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", customer)
@@ -180,7 +180,7 @@ def test_each_redis_credential_reaches_only_its_own_keys_and_no_dangerous_comman
         for command in (("FLUSHALL",), ("FLUSHDB",), ("KEYS", "*"), ("CONFIG", "GET", "*"), ("SHUTDOWN",), ("MODULE", "LIST")):
             with pytest.raises(redis.exceptions.NoPermissionError):
                 client.execute_command(*command)
-        with pytest.raises(redis.exceptions.ResponseError, match="NOPERM|not allowed"):  # DEBUG is off server-wide too
+        with pytest.raises(redis.exceptions.ResponseError, match=r"NOPERM|not allowed"):  # DEBUG is off server-wide too
             client.execute_command("DEBUG", "SLEEP", "0")
     cache = redis_client(stack_env, "cache", db=2)
     with pytest.raises(redis.exceptions.NoPermissionError):
@@ -224,7 +224,7 @@ def _what_it_holds(pid: int) -> str:
 
 @pytest.mark.parametrize("program", ["ticket", "communication", "file", "worker", "events", "ticket-relay"])
 def test_a_process_holds_neither_another_services_secrets_nor_the_private_key(stack_env, run_dir, program):
-    from hdms_platform.processes import SERVICE_OF
+    from hdms_tools.processes import SERVICE_OF
 
     service = SERVICE_OF.get(program, program)
     private_key = Path(stack_env["JWT_PRIVATE_KEY_FILE"])

@@ -10,37 +10,32 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hdms_platform.testrun import free_ports
-from tests.conftest import stack, write_env
+from hdms_tools.privatestack import PrivateStack
+from tests.conftest import stack
 
 
 @pytest.fixture(scope="module")
 def second_stack():
-    import shutil
-    import tempfile
+    """A second private stack, started here through the launcher's command line (its output is tested)."""
+    second = PrivateStack("hdms-stack2-")
+    try:
+        first = stack("start", env_file=second.env_file)
+        assert first.returncode == 0, first.stderr
+        yield second.env_file, first.stdout
+    finally:
+        second.stop()
 
-    root = Path(tempfile.mkdtemp(prefix="hdms-stack2-", dir="/tmp"))
-    root.chmod(0o755)
-    pgb, rds, gw = free_ports(3)
-    env_file = write_env(
-        root / "env",
-        {
-            "HDMS_DATA_DIR": str(root / "data"),
-            "HDMS_STACK_MODE": "native",
-            "PGBOUNCER_PORT": str(pgb),
-            "REDIS_PORT": str(rds),
-            "GATEWAY_PORT": str(gw),
-        },
-    )
-    first = stack("start", env_file=env_file)
-    assert first.returncode == 0, first.stderr
-    yield env_file, first.stdout
-    stack("stop", "--purge", env_file=env_file)
-    shutil.rmtree(root, ignore_errors=True)
+
+@pytest.fixture
+def unstarted():
+    """A private stack's folder and env file, never started: the tests below break it first."""
+    made = PrivateStack("hdms-t-")
+    yield made
+    made.stop()
 
 
 def values(env_file: Path) -> dict:
-    from hdms_platform.stack import read_env_file
+    from hdms_tools.stack import read_env_file
 
     return read_env_file(env_file)
 
@@ -104,24 +99,21 @@ def test_stale_pidfile_after_a_crash_is_cleaned_and_restarted(second_stack):
 
 
 @pytest.mark.parametrize("taken", ["PGBOUNCER_PORT", "GATEWAY_PORT"])
-def test_taken_port_names_the_port_and_variable(tmp_dir, taken):
+def test_taken_port_names_the_port_and_variable(unstarted, taken):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        ports = dict(zip(("PGBOUNCER_PORT", "REDIS_PORT", "GATEWAY_PORT"), map(str, free_ports(3)), strict=True))
-        env_file = write_env(
-            tmp_dir / "env",
-            {"HDMS_DATA_DIR": str(tmp_dir / "data"), "HDMS_STACK_MODE": "native", **ports, taken: str(port)},
-        )
+        env_file = unstarted.env_file
+        env_file.write_text(env_file.read_text().replace(f"{taken}={unstarted.values[taken]}", f"{taken}={port}"))
         result = stack("start", env_file=env_file)
     assert result.returncode == 4
     assert f"port {port}" in result.stderr and taken in result.stderr
-    assert not (tmp_dir / "data" / "postgres").exists()  # failed before starting anything
+    assert not (unstarted.data / "postgres").exists()  # failed before starting anything
 
 
-def test_missing_password_names_the_variable(tmp_dir):
-    env_file = write_env(tmp_dir / "env", {"HDMS_DATA_DIR": str(tmp_dir / "data"), "HDMS_STACK_MODE": "native"})
+def test_missing_password_names_the_variable(unstarted):
+    env_file = unstarted.env_file
     env_file.write_text(
         "\n".join(line for line in env_file.read_text().splitlines() if not line.startswith("REDIS_CACHE_PASSWORD="))
     )
@@ -130,21 +122,11 @@ def test_missing_password_names_the_variable(tmp_dir):
     assert "REDIS_CACHE_PASSWORD is not set" in result.stderr
 
 
-def test_foreign_data_directory_is_refused_and_left_alone(tmp_dir):
-    data = tmp_dir / "data"
+def test_foreign_data_directory_is_refused_and_left_alone(unstarted):
+    data = unstarted.data
     data.mkdir()
     (data / "precious.txt").write_text("keep me")
-    pgb, rds, gw = free_ports(3)
-    env_file = write_env(
-        tmp_dir / "env",
-        {
-            "HDMS_DATA_DIR": str(data),
-            "HDMS_STACK_MODE": "native",
-            "PGBOUNCER_PORT": str(pgb),
-            "REDIS_PORT": str(rds),
-            "GATEWAY_PORT": str(gw),
-        },
-    )
+    env_file = unstarted.env_file
     result = stack("start", env_file=env_file)
     assert result.returncode == 5
     assert "not created by HDMS" in result.stderr and "HDMS_DATA_DIR" in result.stderr

@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from hdms_platform.processes import BACKGROUND, SERVICES
-from hdms_platform.stack import REPO, read_pid
+from hdms_tools.processes import BACKGROUND, SERVICES
+from hdms_tools.stack import REPO, read_pid
 
 from .conftest import PY, service_url
 
@@ -26,7 +27,7 @@ def _answers(url: str) -> bool:
 
 
 def _status() -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "hdms_platform.processes", "status"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    return subprocess.run([PY, "-m", "hdms_tools.processes", "status"], cwd=REPO, capture_output=True, text=True, timeout=30)
 
 
 @pytest.mark.parametrize("service", ["ticket", "communication"])  # gunicorn's master, uvicorn's
@@ -61,7 +62,7 @@ def test_status_lists_every_program_with_state_pid_and_uptime(stack_env):
 
 def test_supervisord_holds_no_secret_and_is_set_to_rotate_every_programs_log(stack_env, run_dir):
     supervisord = read_pid(run_dir / "supervisord.pid")
-    environ = open(f"/proc/{supervisord}/environ", "rb").read().decode()
+    environ = Path(f"/proc/{supervisord}/environ").read_bytes().decode()
     assert "PASSWORD" not in environ and "SECRET" not in environ and stack_env["TICKET_DB_PASSWORD"] not in environ
     conf = (run_dir / "supervisord.conf").read_text()
     assert conf.count("stdout_logfile_maxbytes=") == conf.count("[program:") >= 8

@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 
 def verify(script: str, *args: str, env: dict | None = None):

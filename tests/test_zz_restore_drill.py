@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from hdms_platform.stack import REPO
+from hdms_tools.stack import REPO
 
 from .conftest import PY, db_connect, service_url
 from .helpdesk import Helpdesk, png, upload, wait_status
@@ -72,14 +72,14 @@ def test_backup_purge_restore_brings_everything_back(stack_env, backups):
     attachment = upload(desk, customer, ticket["id"], "drill.png", content, "image/png").json()["id"]
     assert wait_status(desk, customer, attachment, {"ready"})["status"] == "ready"
     # A pending outbox row: the relay is stopped when the ticket is written.
-    assert tool("hdms_platform.processes", "stop", "ticket-relay").returncode == 0
+    assert tool("hdms_tools.processes", "stop", "ticket-relay").returncode == 0
     pending_ticket = desk.ticket(customer, "written while the relay was down")
     before = snapshot(stack_env)
     pending = before["SELECT id::text, type FROM hdms_outbox WHERE published_at IS NULL"]
     assert pending, "the drill needs a pending outbox row"
 
-    assert tool("hdms_platform.processes", "stop").returncode == 0
-    made = tool("hdms_platform.backup", "create", "--dir", str(backups))
+    assert tool("hdms_tools.processes", "stop").returncode == 0
+    made = tool("hdms_tools.backup", "create", "--dir", str(backups))
     assert made.returncode == 0, made.stdout + made.stderr
     (backup,) = backups.iterdir()
     manifest = json.loads((backup / "manifest.json").read_text())
@@ -101,15 +101,15 @@ def test_backup_purge_restore_brings_everything_back(stack_env, backups):
     shutil.rmtree(media)
     assert snapshot(stack_env) != before
 
-    restored = tool("hdms_platform.backup", "restore", str(backup))
+    restored = tool("hdms_tools.backup", "restore", str(backup))
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert snapshot(stack_env) == before  # every user, ticket, comment, event, attachment and pending row
 
-    with db_connect(stack_env, "ticket") as conn:  # the audit log is append-only again
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM hdms_audit_entry")
+    # the audit log is append-only again
+    with db_connect(stack_env, "ticket") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("DELETE FROM hdms_audit_entry")
 
-    started = tool("hdms_platform.processes", "start", timeout=180)
+    started = tool("hdms_tools.processes", "start", timeout=180)
     assert started.returncode == 0, started.stdout + started.stderr
     deadline = time.monotonic() + 30
     while not all_ready(stack_env):
@@ -131,10 +131,10 @@ def test_backup_purge_restore_brings_everything_back(stack_env, backups):
 
 def test_a_damaged_backup_is_refused_naming_the_file_and_restore_refuses_a_running_stack(stack_env, backups):
     (backup,) = backups.iterdir()
-    refused = tool("hdms_platform.backup", "restore", str(backup))  # the programs run again
+    refused = tool("hdms_tools.backup", "restore", str(backup))  # the programs run again
     assert refused.returncode != 0 and "stop the programs first" in refused.stderr
     dump = backup / "hdms_ticket.dump"
     dump.write_bytes(dump.read_bytes()[:-10] + b"0123456789")
-    damaged = tool("hdms_platform.backup", "check", str(backup))
+    damaged = tool("hdms_tools.backup", "check", str(backup))
     assert damaged.returncode != 0 and "hdms_ticket.dump does not match its checksum" in damaged.stderr
-    assert tool("hdms_platform.backup", "check", str(backups / "nope")).stderr.startswith("error: ")
+    assert tool("hdms_tools.backup", "check", str(backups / "nope")).stderr.startswith("error: ")

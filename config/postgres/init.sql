@@ -1,7 +1,7 @@
 -- One database and one role per service. Idempotent: safe to run on every start.
 -- Run by psql as the cluster's superuser, with these psql variables set:
 --   user_password, ticket_password, communication_password, file_password
--- Natively hdms_platform.stack feeds them on stdin; in compose, config/postgres/initdb.sh does.
+-- Natively hdms_tools.stack feeds them on stdin; in compose, config/postgres/initdb.sh does.
 \set ON_ERROR_STOP on
 
 SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['hdms_user','hdms_ticket','hdms_communication','hdms_file']) AS r

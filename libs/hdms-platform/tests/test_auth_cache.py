@@ -8,12 +8,12 @@ from pathlib import Path
 
 import jwt
 import pytest
-from rest_framework.exceptions import AuthenticationFailed
 
 from hdms_platform import auth
 from hdms_platform.auth import TokenUser, _VerifiedTokens, user_from_token
-from hdms_platform.envfile import ensure_keys
+from hdms_platform.errors import NotAuthenticated
 from hdms_platform.testing.tokens import make_access_token
+from hdms_tools.envfile import ensure_keys
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_a_token_is_verified_once_then_served_from_memory(decodes):
 def test_a_token_that_fails_is_never_remembered(decodes):
     forged = make_access_token() + "x"
     for _ in range(2):
-        with pytest.raises(AuthenticationFailed):
+        with pytest.raises(NotAuthenticated):
             user_from_token(forged)
     assert len(decodes) == 2
 
@@ -50,7 +50,7 @@ def test_a_remembered_token_past_its_expiry_is_verified_again_and_refused(decode
     token = "a.not.verifiable"
     expired = TokenUser(id=uuid.uuid4(), email="", roles=("admin",), token=token, expires_at=time.time() - 10)
     auth._verified.put(_VerifiedTokens.key(token), expired)
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(NotAuthenticated):
         user_from_token(token)  # not answered from memory: the real check refuses it
     assert len(decodes) == 1
 
@@ -61,7 +61,7 @@ def test_another_public_key_does_not_reuse_what_the_old_one_verified(decodes, se
     folder = Path(tempfile.mkdtemp())
     ensure_keys(folder / "private.pem", folder / "public.pem")
     settings.HDMS_JWT_PUBLIC_KEY = (folder / "public.pem").read_text()  # a rotated key
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(NotAuthenticated):
         user_from_token(token)
 
 

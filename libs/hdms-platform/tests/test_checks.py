@@ -59,6 +59,6 @@ def test_wsgi_entry_point_refuses_to_start_on_a_check_error(settings):
     dbs = copy.deepcopy(settings.DATABASES)
     dbs["default"]["PORT"] = "5432"
     settings.DATABASES = dbs
-    with pytest.raises(ImproperlyConfigured, match="hdms.E001"):
+    with pytest.raises(ImproperlyConfigured, match=r"hdms\.E001"):
         startup._check()
     assert settings.DATABASES["default"]["PORT"] == "5432"

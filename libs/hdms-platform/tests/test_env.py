@@ -43,23 +43,41 @@ def test_bad_redis_url_is_named(make_env):
         make_env(REDIS_CACHE_URL="http://x/0").redis_url("REDIS_CACHE_URL", "redis://localhost/0")
 
 
-def test_make_env_adds_what_an_older_env_file_lacks_and_keeps_the_rest(tmp_path):
-    from hdms_platform.envfile import add_missing
-
-    old = tmp_path / ".env"
-    old.write_text("DJANGO_SECRET_KEY=kept-as-it-was\nREDIS_PASSWORD=from-an-older-version\n")
-    example = "DJANGO_SECRET_KEY=change-me\n# a comment\nREDIS_CACHE_PASSWORD=change-me\nGATEWAY_PORT=8000\n"
-    assert add_missing(old, example) == ["REDIS_CACHE_PASSWORD", "GATEWAY_PORT"]
-    values = dict(line.split("=", 1) for line in old.read_text().splitlines() if "=" in line)
-    assert values["DJANGO_SECRET_KEY"] == "kept-as-it-was" and values["GATEWAY_PORT"] == "8000"
-    assert len(values["REDIS_CACHE_PASSWORD"]) >= 24 and values["REDIS_CACHE_PASSWORD"] != "change-me"
-    assert add_missing(old, example) == []  # idempotent
-
-
 def test_a_number_out_of_its_range_stops_start_up_naming_the_variable(make_env):
     env = make_env(DB_REQUEST_BUDGET_SECONDS="0")
     with pytest.raises(ImproperlyConfigured, match=r"DB_REQUEST_BUDGET_SECONDS must be a number >= 0.1 <= 60, got 0"):
         env.float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1, max_value=60)
     assert make_env(DB_REQUEST_BUDGET_SECONDS="1.5").float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1) == 1.5
-    with pytest.raises(ImproperlyConfigured, match="DB_REQUEST_BUDGET_SECONDS must be a number >= 0.1, got nan"):
+    with pytest.raises(ImproperlyConfigured, match=r"DB_REQUEST_BUDGET_SECONDS must be a number >= 0\.1, got nan"):
         make_env(DB_REQUEST_BUDGET_SECONDS="nan").float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1)
+
+
+def test_settings_read_the_nearest_env_file_and_resolve_its_relative_paths_from_it(tmp_path, monkeypatch):
+    """No HDMS_ENV_FILE: the nearest .env from the working directory up, as `manage.py` run in a
+    service folder finds the repository's; a relative *_FILE path starts from that file's folder."""
+    from hdms_platform.env import Env
+
+    (tmp_path / ".env").write_text("JWT_PUBLIC_KEY_FILE=.keys/public.pem\nSOME_NAME=from-the-file\n")
+    (tmp_path / ".keys").mkdir()
+    (tmp_path / ".keys" / "public.pem").write_text("PEM")
+    deep = tmp_path / "services" / "ticket-service"
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("HDMS_ENV_FILE", raising=False)
+    monkeypatch.delenv("SOME_NAME", raising=False)
+    monkeypatch.delenv("JWT_PUBLIC_KEY_FILE", raising=False)
+    monkeypatch.chdir(deep)
+    env = Env()
+    assert env.str("SOME_NAME") == "from-the-file"
+    assert env.path("JWT_PUBLIC_KEY_FILE") == tmp_path / ".keys" / "public.pem"
+
+    from hdms_platform.auth import public_key
+
+    assert public_key(env) == "PEM"
+
+
+def test_a_named_env_file_that_does_not_exist_stops_start_up(tmp_path, monkeypatch):
+    from hdms_platform.env import Env
+
+    monkeypatch.setenv("HDMS_ENV_FILE", str(tmp_path / "missing.env"))
+    with pytest.raises(ImproperlyConfigured, match=r"HDMS_ENV_FILE points at .*missing\.env"):
+        Env()

@@ -48,23 +48,31 @@ def test_channel_layer_on_db1_with_namespace_prefix(make_env):
     assert config["capacity"] > 0 and config["expiry"] > 0
 
 
-def test_celery_on_db2_per_service_queue_json_acks_late(make_env):
-    config = platform.celery_config("file", env=make_env())
-    assert config["CELERY_BROKER_URL"].endswith("/2")
-    assert config["CELERY_TASK_DEFAULT_QUEUE"] == "hdms.file"
-    assert config["CELERY_ACCEPT_CONTENT"] == ["json"]
-    assert config["CELERY_TASK_ACKS_LATE"] and config["CELERY_TASK_REJECT_ON_WORKER_LOST"]
-    options = config["CELERY_BROKER_TRANSPORT_OPTIONS"]
-    # a dead worker's task comes back, but never while a live worker may still be running it
-    assert options["visibility_timeout"] == 600 > config["CELERY_TASK_TIME_LIMIT"] > config["CELERY_TASK_SOFT_TIME_LIMIT"] > 0
-    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
-    assert (
-        platform.celery_config("file", env=make_env(CELERY_VISIBILITY_TIMEOUT="20"))["CELERY_BROKER_TRANSPORT_OPTIONS"][
-            "visibility_timeout"
-        ]
-        == 20
-    )
-    assert config["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] is True
+def test_celery_on_db2_per_service_queue_json_acks_late(monkeypatch):
+    import importlib
+
+    from hdms_platform import defaults
+
+    def reloaded(**variables) -> dict:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return importlib.reload(defaults).celery_settings()
+
+    try:
+        config = reloaded(CELERY_VISIBILITY_TIMEOUT="600")
+        assert config["CELERY_BROKER_URL"].endswith("/2")
+        assert config["CELERY_ACCEPT_CONTENT"] == ["json"]
+        assert config["CELERY_TASK_ACKS_LATE"] and config["CELERY_TASK_REJECT_ON_WORKER_LOST"]
+        assert config["CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP"] is True
+        options = config["CELERY_BROKER_TRANSPORT_OPTIONS"]
+        # a dead worker's task comes back, but never while a live worker may still be running it
+        assert options["visibility_timeout"] == 600 > config["CELERY_TASK_TIME_LIMIT"] > config["CELERY_TASK_SOFT_TIME_LIMIT"] > 0
+        assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 10
+        assert reloaded(CELERY_VISIBILITY_TIMEOUT="20")["CELERY_BROKER_TRANSPORT_OPTIONS"]["visibility_timeout"] == 20
+    finally:
+        monkeypatch.undo()
+        importlib.reload(defaults)
+    assert platform.task_queue("file") == "hdms.file"
 
 
 def test_ttl_policies_are_ordered():

@@ -144,7 +144,7 @@ def test_outbox_write_refuses_to_run_outside_a_transaction(ticket):
     saved = conn.in_atomic_block
     conn.in_atomic_block = False  # as in autocommit code, outside any atomic()
     try:
-        with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+        with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
             outbox_write(type="ticket.updated", ticket_id=ticket.id, data={})
     finally:
         conn.in_atomic_block = saved

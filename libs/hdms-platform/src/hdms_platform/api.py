@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import errors
 from .dbbudget import DatabaseBudgetExceeded
 
 logger = logging.getLogger("hdms.api")
@@ -45,7 +46,7 @@ class ServiceUnavailable(exceptions.APIException):
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    body = {"error": {"code": code, "message": message}}
+    body: dict[str, dict] = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
     return body
@@ -80,8 +81,33 @@ def _connection_lost() -> bool:
         return True
 
 
+def _as_drf(error: errors.DomainError, context) -> exceptions.APIException:
+    """The one mapping from the project's errors to DRF's, whose handler renders the error model."""
+    if isinstance(error, errors.Invalid):
+        return exceptions.ValidationError(error.fields)
+    if isinstance(error, errors.RateLimited):
+        return exceptions.Throttled(wait=error.retry_after, detail=error.message, code=error.code)
+    if isinstance(error, errors.UnsupportedType):
+        return exceptions.UnsupportedMediaType(error.media_type, detail=error.message, code=error.code)
+    if isinstance(error, errors.NotAuthenticated):
+        failed = exceptions.AuthenticationFailed(error.message, code=error.code)
+        # DRF's own rule (APIView.handle_exception): 401 with the view's WWW-Authenticate, else 403.
+        view, request = context.get("view"), context.get("request")
+        header = view.get_authenticate_header(request) if view is not None and request is not None else None
+        if header:
+            failed.auth_header = header  # type: ignore[attr-defined]  # read by DRF's handler for WWW-Authenticate
+        else:
+            failed.status_code = status.HTTP_403_FORBIDDEN
+        return failed
+    drf = exceptions.APIException(error.message, code=error.code)
+    drf.status_code = error.status
+    return drf
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, errors.DomainError):
+        exc = _as_drf(exc, context)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")

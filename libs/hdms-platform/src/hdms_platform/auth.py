@@ -14,14 +14,14 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import jwt
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import authentication, exceptions, permissions
 
-from .env import REPO, Env
+from . import errors
+from .env import Env
 from .env import env as default_env
 
 ALGORITHM = "RS256"
@@ -38,7 +38,7 @@ def _key(env: Env, name: str) -> str:
     path_value = env.str(f"{name}_FILE", "")
     if not path_value:
         raise ImproperlyConfigured(f"{name} or {name}_FILE is required (a PEM key, or a path to one)")
-    path = Path(path_value) if Path(path_value).is_absolute() else REPO / path_value
+    path = env.path(f"{name}_FILE")
     try:
         return path.read_text()
     except OSError as exc:
@@ -99,11 +99,11 @@ def decode_access_token(token: str) -> dict:
             options={"require": ["exp", "iat", "sub", "iss", "aud"]},
         )
     except jwt.ExpiredSignatureError:
-        raise exceptions.AuthenticationFailed("The access token has expired.", code="token_expired") from None
+        raise errors.NotAuthenticated("The access token has expired.", code="token_expired") from None
     except jwt.PyJWTError:
-        raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid") from None
+        raise errors.NotAuthenticated("The access token is invalid.", code="token_invalid") from None
     if claims.get("typ") != "access":
-        raise exceptions.AuthenticationFailed("Not an access token.", code="token_invalid")
+        raise errors.NotAuthenticated("Not an access token.", code="token_invalid")
     return claims
 
 
@@ -161,7 +161,7 @@ def _user_from_claims(claims: dict, token: str) -> TokenUser:
     try:
         user_id = uuid.UUID(claims["sub"])
     except (ValueError, TypeError):
-        raise exceptions.AuthenticationFailed("The access token is invalid.", code="token_invalid") from None
+        raise errors.NotAuthenticated("The access token is invalid.", code="token_invalid") from None
     roles = tuple(r for r in claims.get("roles", []) if r in ROLES)
     return TokenUser(id=user_id, email=str(claims.get("email", "")), roles=roles, token=token, expires_at=float(claims["exp"]))
 
@@ -176,7 +176,10 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme != self.keyword or not token.strip():
             raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <access token>'.", code="token_invalid")
-        user = user_from_token(token.strip())
+        try:
+            user = user_from_token(token.strip())
+        except errors.NotAuthenticated as exc:  # DRF's own type: it adds WWW-Authenticate to the 401
+            raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
         return user, token.strip()
 
     def authenticate_header(self, request):

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from celery import Celery
 
+from .defaults import celery_settings
 from .env import env
 from .retention import TASK
-from .settings import SERVICES, celery_config
+from .settings import SERVICES
 
 INTERVAL_SECONDS = env.int("RETENTION_INTERVAL_SECONDS", 3600, min_value=5)
 
 app = Celery("hdms_beat")
-app.conf.update({key.removeprefix("CELERY_").lower(): value for key, value in celery_config("communication").items()})
+app.conf.update({key.removeprefix("CELERY_").lower(): value for key, value in celery_settings().items()})
 app.conf.beat_schedule = {
     f"retention-{service}": {
         "task": TASK,

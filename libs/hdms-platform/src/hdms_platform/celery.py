@@ -1,6 +1,6 @@
 """One Celery app factory for the services that run or send tasks (file, communication, ticket).
 
-Broker on the broker role (Redis db 2); settings from `celery_config(service)` in the service's
+Broker on the broker role (Redis db 2); settings from hdms_platform.defaults (CELERY_*) in the service's
 settings; each service consumes only its own queue `hdms.<service>`. Every message carries the
 request id of whoever sent it, and a worker runs the task under that id; a worker exports its
 task metrics (hdms_platform.metrics) and writes one access-log line per task.
@@ -15,6 +15,7 @@ import time
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
+from .events import TicketEvent
 from .logging import access_logger, current_request_id, request_id_var, valid_request_id
 from .metrics import install_celery_signals
 from .startup import settings_module
@@ -54,7 +55,7 @@ def _keep_connections() -> None:
     """A worker treats each task like Django treats a request: its database connection is kept
     between tasks for `DB_CONN_MAX_AGE` (60 s) and closed early only if unusable
     (`close_old_connections` around each task). Celery's Django fixup would close it before and
-    after every task (celery_config sets CELERY_DB_REUSE_MAX so it does not), and an ASGI service's
+    after every task (hdms_platform.defaults sets CELERY_DB_REUSE_MAX so it does not), and an ASGI service's
     settings open one per request (CONN_MAX_AGE 0, raised here for its worker). A new connection
     through PgBouncer costs ~11 ms (measured: TCP, SCRAM, first query): 42% of the events
     worker's time in a py-spy profile, before this."""
@@ -127,7 +128,7 @@ def send(app: Celery, task: str, args: list, service: str) -> None:
     app.send_task(task, args=args, queue=queue(service), retry=False, ignore_result=True)
 
 
-def send_event(app: Celery, event: dict) -> None:
+def send_event(app: Celery, event: TicketEvent) -> None:
     """Hand one event to communication-service's queue."""
     send(app, INGEST_EVENT_TASK, [event], "communication")
 

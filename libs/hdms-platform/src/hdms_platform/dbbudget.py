@@ -43,7 +43,7 @@ class DatabaseBudgetExceeded(OperationalError):
 class _Watch:
     """One query under watch: the watchdog interrupts it at `deadline` unless it ended first."""
 
-    __slots__ = ("deadline", "raw", "lock", "state")
+    __slots__ = ("deadline", "lock", "raw", "state")
 
     def __init__(self, deadline: float, raw):
         self.deadline, self.raw, self.lock, self.state = deadline, raw, threading.Lock(), "running"

@@ -1,11 +1,14 @@
 """Typed environment reading on python-decouple.
 
-Precedence: process environment, then the env file (HDMS_ENV_FILE, else the repository's .env).
+Precedence: process environment, then the env file: HDMS_ENV_FILE, else the nearest `.env` from
+the working directory up (the search python-decouple's AutoConfig does). The library does not know
+where a repository is: the launcher (hdms_tools) names the file its programs read.
 A missing or malformed variable raises ImproperlyConfigured naming it and what it expects.
 """
 
 from __future__ import annotations
 
+import builtins
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -13,7 +16,6 @@ from urllib.parse import urlparse
 from decouple import Config, RepositoryEmpty, RepositoryEnv
 from django.core.exceptions import ImproperlyConfigured
 
-REPO = Path(__file__).resolve().parents[4]
 PLACEHOLDERS = {"change-me", "changeme", "secret", "password", "insecure", "django-insecure"}
 
 
@@ -25,18 +27,32 @@ class _Required:
 REQUIRED = _Required()
 
 
-def _source() -> Config:
-    path = os.environ.get("HDMS_ENV_FILE") or str(REPO / ".env")
-    if os.path.isfile(path):
-        return Config(RepositoryEnv(path))
-    if os.environ.get("HDMS_ENV_FILE"):
-        raise ImproperlyConfigured(f"HDMS_ENV_FILE points at {path}, which does not exist")
-    return Config(RepositoryEmpty())
+def env_file() -> Path | None:
+    """HDMS_ENV_FILE, else the nearest `.env` from the working directory up; None when there is none."""
+    named = os.environ.get("HDMS_ENV_FILE")
+    if named:
+        if not os.path.isfile(named):
+            raise ImproperlyConfigured(f"HDMS_ENV_FILE points at {named}, which does not exist")
+        return Path(named).resolve()
+    here = Path.cwd()
+    return next((folder / ".env" for folder in (here, *here.parents) if (folder / ".env").is_file()), None)
 
 
 class Env:
-    def __init__(self, config: Config | None = None):
-        self._config = config or _source()
+    def __init__(self, config: Config | None = None, *, base_dir: Path | None = None):
+        """`base_dir` is where a relative path a variable names (JWT_PUBLIC_KEY_FILE=...) starts from:
+        the env file's folder, or the working directory when the values come from elsewhere."""
+        if config is None:
+            found = env_file()
+            config = Config(RepositoryEnv(str(found)) if found else RepositoryEmpty())
+            base_dir = base_dir or (found.parent if found else None)
+        self._config = config
+        self.base_dir = base_dir or Path.cwd()
+
+    def path(self, name: str, default=REQUIRED) -> Path:
+        """A file or folder path; a relative one starts from `base_dir`."""
+        value = Path(self.str(name, default))
+        return value if value.is_absolute() else self.base_dir / value
 
     def _raw(self, name: str, default, expects: str) -> str | None:
         value = self._config.get(name, default="")
@@ -50,7 +66,14 @@ class Env:
         value = self._raw(name, default, "a string")
         return default if value is None else value
 
-    def int(self, name: str, default=REQUIRED, *, min_value: int | None = None, max_value: int | None = None) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default=REQUIRED,
+        *,
+        min_value: builtins.int | None = None,
+        max_value: builtins.int | None = None,
+    ) -> builtins.int:
         expects = (
             "an integer"
             + (f" >= {min_value}" if min_value is not None else "")
@@ -67,7 +90,14 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be {expects}, got {number}")
         return number
 
-    def float(self, name: str, default=REQUIRED, *, min_value: float | None = None, max_value: float | None = None) -> float:
+    def float(
+        self,
+        name: builtins.str,
+        default=REQUIRED,
+        *,
+        min_value: builtins.float | None = None,
+        max_value: builtins.float | None = None,
+    ) -> builtins.float:
         expects = (
             "a number"
             + (f" >= {min_value:g}" if min_value is not None else "")
@@ -84,10 +114,10 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be {expects}, got {value}")
         return number
 
-    def port(self, name: str, default=REQUIRED) -> int:
+    def port(self, name: builtins.str, default=REQUIRED) -> builtins.int:
         return self.int(name, default, min_value=1, max_value=65535)
 
-    def bool(self, name: str, default=REQUIRED) -> bool:
+    def bool(self, name: builtins.str, default=REQUIRED) -> builtins.bool:
         value = self._raw(name, default, "true or false")
         if value is None:
             return default
@@ -98,13 +128,13 @@ class Env:
             return False
         raise ImproperlyConfigured(f"{name} must be true or false, got {value!r}")
 
-    def list(self, name: str, default=REQUIRED) -> list[str]:
+    def list(self, name: builtins.str, default=REQUIRED) -> builtins.list[builtins.str]:
         value = self._raw(name, default, "a comma-separated list")
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: str, choices: tuple[str, ...], default=REQUIRED) -> str:
+    def choice(self, name: builtins.str, choices: tuple[builtins.str, ...], default=REQUIRED) -> builtins.str:
         value = self._raw(name, default, f"one of {', '.join(choices)}")
         if value is None:
             return default
@@ -112,16 +142,17 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def secret(self, name: str, *, min_length: int = 16) -> str:
+    def secret(self, name: builtins.str, *, min_length: builtins.int = 16) -> builtins.str:
         """A required secret: never defaulted, never a placeholder, never short; never echoed back."""
         value = self._raw(name, REQUIRED, f"a secret of at least {min_length} characters")
+        assert value is not None  # a required variable is never None (_raw raises instead)
         if value.lower() in PLACEHOLDERS or value.lower().startswith("change"):
             raise ImproperlyConfigured(f"{name} is still a placeholder; `make env` writes fresh secrets")
         if len(value) < min_length:
             raise ImproperlyConfigured(f"{name} must be at least {min_length} characters long (it has {len(value)})")
         return value
 
-    def redis_url(self, name: str, default: str) -> str:
+    def redis_url(self, name: builtins.str, default: builtins.str) -> builtins.str:
         value = self._raw(name, default, "a redis:// or rediss:// URL")
         url = default if value is None else value
         parsed = urlparse(url)

@@ -51,8 +51,8 @@ class JsonFormatter(_LibraryJsonFormatter):
 
 
 def _user_id(request) -> str | None:
-    user = getattr(request, "user", None)  # DRF sets it on the Django request once authenticated
-    return str(user.id) if getattr(user, "id", None) else None
+    user_id = getattr(getattr(request, "user", None), "id", None)  # DRF sets `user` once authenticated
+    return str(user_id) if user_id else None
 
 
 class RequestIdMiddleware:

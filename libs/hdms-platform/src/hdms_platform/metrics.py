@@ -57,6 +57,9 @@ WEBSOCKET_OPEN = Gauge(
 WEBSOCKET_MESSAGES = Counter("hdms_websocket_messages", "WebSocket messages by direction (in: client to server)", ["direction"])
 WEBSOCKET_CLOSES = Counter("hdms_websocket_closes", "WebSocket closes by code and by whom (server, client)", ["code", "by"])
 EVENTS_STORED = Counter("hdms_events_stored", "Ticket events stored by the events worker, by type", ["type"])
+EVENTS_OFF_CONTRACT = Counter(
+    "hdms_events_off_contract", "Events the events worker received that do not match their type's contract", ["type"]
+)
 EVENT_FANOUT = Histogram(
     "hdms_event_fanout_seconds",
     "From an event's commit in its source service to its broadcast to the ticket's sockets",
@@ -73,7 +76,7 @@ RETENTION_DELETED = Counter("hdms_retention_deleted", "Rows deleted by the reten
 RETENTION_FAILURES = Counter("hdms_retention_failures", "Retention purges that raised, by purge", ["purge"])
 TASKS = Counter("hdms_celery_tasks", "Celery tasks finished, by task and state (succeeded, failed, retried)", ["task", "state"])
 TASK_DURATION = Histogram(
-    "hdms_celery_task_duration_seconds", "Celery task run time, by task", ["task"], buckets=LATENCY_BUCKETS + (30.0, 120.0, 300.0)
+    "hdms_celery_task_duration_seconds", "Celery task run time, by task", ["task"], buckets=(*LATENCY_BUCKETS, 30.0, 120.0, 300.0)
 )
 
 

@@ -52,7 +52,7 @@ def hit(limit: Limit, subject: str) -> int:
             [limit.key(subject), limit.expires_at()],
         )
         (count,) = cursor.fetchone()
-        if random.randrange(PURGE_ONE_IN) == 0:  # noqa: S311 - a sampling decision, not a secret
+        if random.randrange(PURGE_ONE_IN) == 0:
             cursor.execute(f"DELETE FROM {table} WHERE expires_at < now()")
     return count
 

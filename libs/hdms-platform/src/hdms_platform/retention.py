@@ -50,13 +50,14 @@ def run() -> dict[str, int | None]:
         started = time.perf_counter()
         try:
             done[name] = import_string(path)()
-        except Exception:  # noqa: BLE001 - one failing purge must not stop the others
+        except Exception:
             RETENTION_FAILURES.labels(name).inc()
             logger.exception("retention: %s failed", name)
             done[name] = None
             continue
-        RETENTION_DELETED.labels(name).inc(done[name])
-        if done[name]:
+        deleted = done[name] or 0
+        RETENTION_DELETED.labels(name).inc(deleted)
+        if deleted:
             logger.info(
                 "retention: %s deleted %d row(s) in %.0f ms",
                 name,

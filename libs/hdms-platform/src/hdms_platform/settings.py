@@ -1,4 +1,7 @@
-"""Settings builders: a service's settings/base.py is a short list of calls into these.
+"""Settings builders: a service's settings/base.py names each setting it sets, calling these for
+the ones that depend on the service (DATABASES, CACHES, ...); what is the same for every service is
+named in hdms_platform.defaults (and hdms_platform.production for prod.py), which base.py
+star-imports.
 
 Everything infrastructural is decided here once: PgBouncer-safe databases, the three Redis
 roles, Celery, logging, DRF. A service passes its name and says what is its own.
@@ -114,7 +117,12 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
     """
     _check_service(service)
     host, port = pgbouncer_address(env)
-    common = {
+    options: dict[str, Any] = {
+        "prepare_threshold": None,
+        "connect_timeout": env.int("DB_CONNECT_TIMEOUT", 2, min_value=1, max_value=60),
+        "application_name": f"hdms-{service}",
+    }
+    common: dict[str, Any] = {
         "ENGINE": "hdms_platform.postgresql",  # Django's, with a health check that does not queue at PgBouncer
         "USER": f"hdms_{service}",
         "PASSWORD": env.secret(f"{service.upper()}_DB_PASSWORD"),
@@ -123,11 +131,7 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
         "CONN_HEALTH_CHECKS": True,
         "DISABLE_SERVER_SIDE_CURSORS": True,
         "ATOMIC_REQUESTS": False,
-        "OPTIONS": {
-            "prepare_threshold": None,
-            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", 2, min_value=1, max_value=60),
-            "application_name": f"hdms-{service}",
-        },
+        "OPTIONS": options,
     }
     return {
         "default": {
@@ -137,7 +141,7 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
         },
         "migrations": {
             **common,
-            "OPTIONS": dict(common["OPTIONS"]),
+            "OPTIONS": dict(options),
             "NAME": f"hdms_{service}_session",
             "CONN_MAX_AGE": 0,
             "TEST": {"MIRROR": "default"},
@@ -199,48 +203,6 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
     }
 
 
-def celery_config(service: str, *, env: Env = default_env) -> dict[str, Any]:
-    """Celery on the broker role (db 2), read by `app.config_from_object(settings, namespace='CELERY')`."""
-    _check_service(service)
-    socket_timeout = env.float("REDIS_SOCKET_TIMEOUT", 1.0) * 5
-    broker = redis_url("broker", env)
-    return {
-        "CELERY_BROKER_URL": broker,
-        "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
-        "CELERY_BROKER_CONNECTION_MAX_RETRIES": None,
-        "CELERY_BROKER_TRANSPORT_OPTIONS": {
-            # How long a task held by a worker that died stays invisible before redelivery.
-            "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 600, min_value=5),
-            # Look for such tasks every 5 s (kombu's default scans every 10 s x 10 = 100 s).
-            "unacked_restore_interval": 5,
-            "unacked_restore_throttle": 1,
-            "socket_timeout": socket_timeout,
-            "socket_connect_timeout": socket_timeout,
-            "retry_on_timeout": True,
-            "health_check_interval": 10,
-            "global_keyprefix": REDIS_KEY_PREFIX["broker"],  # every key and channel, for the ACL
-        },
-        "CELERY_RESULT_BACKEND": broker,
-        "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"global_keyprefix": REDIS_KEY_PREFIX["broker"]},
-        "CELERY_RESULT_EXPIRES": 3600,
-        "CELERY_TASK_IGNORE_RESULT": True,
-        "CELERY_TASK_DEFAULT_QUEUE": f"hdms.{service}",
-        "CELERY_TASK_SERIALIZER": "json",
-        "CELERY_RESULT_SERIALIZER": "json",
-        "CELERY_ACCEPT_CONTENT": ["json"],
-        "CELERY_TASK_ACKS_LATE": True,
-        "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
-        "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
-        "CELERY_TASK_TIME_LIMIT": 300,
-        "CELERY_TASK_SOFT_TIME_LIMIT": 240,
-        "CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS": False,
-        "CELERY_WORKER_HIJACK_ROOT_LOGGER": False,
-        # Celery's Django fixup closes the database connection around every task unless this is
-        # set (then every 2N tasks); hdms_platform.celery keeps it like a request instead.
-        "CELERY_DB_REUSE_MAX": 10**9,
-    }
-
-
 def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
     level = env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO")
     access_log = env.bool("ACCESS_LOG", True)
@@ -286,82 +248,34 @@ def rest_framework(env: Env = default_env) -> dict[str, Any]:
     }
 
 
-def common(service: str, *, base_dir: Path, asgi: bool = False, env: Env = default_env) -> dict[str, Any]:
-    """What every service's settings share; a base.py does `globals().update(common(...))`."""
+def secret_key(env: Env = default_env) -> str:
+    return env.secret("DJANGO_SECRET_KEY", min_length=50)
+
+
+def task_queue(service: str) -> str:
+    """A service's own Celery queue: its worker consumes it, other services send to it."""
+    _check_service(service)
+    return f"hdms.{service}"
+
+
+def api_docs(service: str) -> dict[str, Any]:
+    """SPECTACULAR_SETTINGS: the service's OpenAPI schema and Swagger UI (assets from the sidecar)."""
     return {
-        "HDMS_SERVICE": service,
-        "SECRET_KEY": env.secret("DJANGO_SECRET_KEY", min_length=50),
-        "ALLOWED_HOSTS": env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"]),
-        "BASE_DIR": base_dir,
-        "ROOT_URLCONF": "core.urls",
-        "WSGI_APPLICATION": "core.wsgi.application",
-        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
-        "USE_TZ": True,
-        "TIME_ZONE": "UTC",
-        "LANGUAGE_CODE": "en-us",
-        "USE_I18N": False,
-        "DATABASES": database(service, asgi=asgi, env=env),
-        "DATABASE_ROUTERS": ["hdms_platform.db.PrimaryRouter"],
-        "HDMS_PGBOUNCER": pgbouncer_address(env),
-        "CACHES": caches(service, env=env),
-        "REST_FRAMEWORK": rest_framework(env),
-        "SPECTACULAR_SETTINGS": {
-            "TITLE": f"HDMS {service}-service API",
-            "VERSION": "1.0.0",
-            "SERVE_INCLUDE_SCHEMA": False,
-            "SWAGGER_UI_DIST": "SIDECAR",
-            "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-            "REDOC_DIST": "SIDECAR",
-            "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hdms_platform.schema.document_errors"],
-        },
-        "MIDDLEWARE": [
-            "hdms_platform.metrics.MetricsMiddleware",  # outermost: times and counts everything below
-            "hdms_platform.logging.RequestIdMiddleware",  # request id and the access log line
-            "hdms_platform.audit.AuditContextMiddleware",
-            "hdms_platform.dbbudget.DatabaseBudgetMiddleware",  # one database budget per request
-            "django.middleware.security.SecurityMiddleware",
-            "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS
-            "django.middleware.common.CommonMiddleware",
-            "django.middleware.csrf.CsrfViewMiddleware",  # APIs use bearer tokens (DRF exempts them)
-            "django.middleware.clickjacking.XFrameOptionsMiddleware",
-        ],
-        "TEMPLATES": [
-            {
-                "BACKEND": "django.template.backends.django.DjangoTemplates",
-                "DIRS": [],
-                "APP_DIRS": True,
-                "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
-            }
-        ],
-        "DATA_UPLOAD_MAX_MEMORY_SIZE": 2 * 1024 * 1024,
-        # Rolling deploys: `manage.py lintmigrations` refuses a migration the previous release's code
-        # cannot run against (docs/operations.md, "Migrations and rolling deploys").
-        "MIGRATION_LINTER_OPTIONS": {"sql_analyser": "postgresql", "exclude_apps": ["contenttypes", "auth"], "no_cache": True},
-        "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", 365, min_value=1),
-        # How long an Idempotency-Key's first answer is replayed (idempotency.py)
-        "IDEMPOTENCY_KEY_HOURS": env.int("IDEMPOTENCY_KEY_HOURS", 24, min_value=1, max_value=168),
-        # Readiness says `degraded` (still 200) when the background pipeline lags more than this.
-        "READINESS_LAG_SECONDS": env.int("READINESS_LAG_SECONDS", 60, min_value=1),
-        # A request's total time waiting for and running queries (hdms_platform.dbbudget): past it, 503.
-        "DB_REQUEST_BUDGET_SECONDS": env.float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1, max_value=60),
-        # Retention (retention.py): the purges this service runs on schedule; services add their own.
-        "HDMS_RETENTION": list(RETENTION_PURGES),
-        "RETENTION_BATCH_SIZE": env.int("RETENTION_BATCH_SIZE", 1000, min_value=10, max_value=100_000),
-        "OUTBOX_RETENTION_HOURS": env.int("OUTBOX_RETENTION_HOURS", 72, min_value=1),
-        # Static files (the Swagger UI's assets) are served by whitenoise in every environment:
-        # from the collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else
-        # straight from the apps' static folders (a native checkout).
-        "STATIC_URL": "/static/",
-        "STATIC_ROOT": base_dir / "staticfiles" if (base_dir / "staticfiles").is_dir() else None,
-        "WHITENOISE_USE_FINDERS": not (base_dir / "staticfiles").is_dir(),
-        "STORAGES": {
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-        },
-        "LOGGING": logging_config(json=env.choice("LOG_FORMAT", ("console", "json"), "console") == "json", env=env),
-        "DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS": True,
-        "DJANGO_REDIS_LOGGER": "hdms.cache.ignored",
+        "TITLE": f"HDMS {service}-service API",
+        "VERSION": "1.0.0",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hdms_platform.schema.document_errors"],
     }
+
+
+def static_root(base_dir: Path) -> Path | None:
+    """Static files (the Swagger UI's assets) are served by whitenoise in every environment: from the
+    collected STATIC_ROOT when it exists (the Docker image runs collectstatic), else (None, with
+    WHITENOISE_USE_FINDERS) straight from the apps' static folders (a native checkout)."""
+    return base_dir / "staticfiles" if (base_dir / "staticfiles").is_dir() else None
 
 
 def service_url(service: str, env: Env = default_env) -> str:
@@ -375,21 +289,3 @@ def service_url(service: str, env: Env = default_env) -> str:
 def ticket_service_url(env: Env = default_env) -> str:
     """Where communication- and file-service ask ticket-service's access rule."""
     return service_url("ticket", env)
-
-
-def production(env: Env = default_env) -> dict[str, Any]:
-    """What prod.py changes: HTTPS everywhere, secure cookies, JSON logs. Passes check --deploy."""
-    return {
-        "DEBUG": False,
-        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
-        "SECURE_SSL_REDIRECT": env.bool("SECURE_SSL_REDIRECT", True),
-        "SECURE_REDIRECT_EXEMPT": [r"^health/"],
-        "SECURE_HSTS_SECONDS": env.int("SECURE_HSTS_SECONDS", 31536000, min_value=0),
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
-        "SECURE_HSTS_PRELOAD": True,
-        "SECURE_CONTENT_TYPE_NOSNIFF": True,
-        "SESSION_COOKIE_SECURE": True,
-        "CSRF_COOKIE_SECURE": True,
-        "X_FRAME_OPTIONS": "DENY",
-        "LOGGING": logging_config(json=True, env=env),
-    }

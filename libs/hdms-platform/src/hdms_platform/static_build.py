@@ -8,7 +8,7 @@ them into each service's STATIC_ROOT (`<service>/staticfiles`), which whitenoise
 
 import os
 
-SECRET_KEY = "collectstatic-at-build-time-only"  # noqa: S105 - never used to sign anything
+SECRET_KEY = "collectstatic-at-build-time-only"
 INSTALLED_APPS = ["django.contrib.staticfiles", "rest_framework", "drf_spectacular", "drf_spectacular_sidecar"]
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ["STATIC_ROOT"]

@@ -6,7 +6,7 @@ from hdms_platform.startup import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 
-from hdms_platform.startup import asgi_http_application  # noqa: E402
+from hdms_platform.startup import asgi_http_application
 
 http_application = asgi_http_application()
 

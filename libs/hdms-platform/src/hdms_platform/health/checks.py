@@ -9,6 +9,7 @@ dependency, a ~2 s bound on the whole answer) is ~100 lines here, shared by all 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -27,10 +28,8 @@ from ..settings import REDIS_KEY_PREFIX
 # Import the clients once, here, in the importing thread: concurrent first imports from the
 # check threads deadlock in importlib (redis' modules import each other).
 for _module in ("redis", "redis.asyncio", "django_redis.cache", "django_redis.client", "channels_redis.core"):
-    try:
+    with contextlib.suppress(ImportError):
         importlib.import_module(_module)
-    except ImportError:
-        pass
 
 logger = logging.getLogger("hdms.health")
 DEADLINE_SECONDS = 2.0
@@ -52,7 +51,7 @@ def check_database() -> None:
 def check_cache() -> None:
     from django.core.cache import cache
 
-    client = cache.client.get_client(write=True)  # the raw client raises; the cache API would not
+    client = cache.client.get_client(write=True)  # type: ignore[attr-defined]  # django-redis' raw client raises; the cache API would not
     key = cache.make_key(f"health:{uuid.uuid4().hex}")
     client.set(key, b"1", ex=10)
     if client.get(key) != b"1":

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import F
@@ -62,13 +64,13 @@ def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
             .filter(published_at__isnull=True)
             .order_by("created_at")[:limit]
         )
-        sent: list[tuple[object, int | None]] = []
+        sent: list[tuple[uuid.UUID, int | None]] = []
         last_seq = sequence.last_seq
         for row in rows:
             seq = None if row.type in internal else last_seq + 1
             token = request_id_var.set(row.payload.get("request_id") or "-")  # the message carries the writer's id
             try:
-                publish(row.payload if seq is None else {**row.payload, "source": source, "source_seq": seq})
+                publish(row.payload if seq is None else cast(TicketEvent, {**row.payload, "source": source, "source_seq": seq}))
             except Exception as exc:  # noqa: BLE001 - any publish failure leaves the row pending, to retry
                 result.failed = 1
                 result.error = f"{type(exc).__name__}: {exc}"[:500]
@@ -104,7 +106,7 @@ def resend(first: int, last: int, *, publish: Publisher, limit: int = 5000) -> i
     for row in rows:
         token = request_id_var.set(row.payload.get("request_id") or "-")
         try:
-            publish({**row.payload, "source": source, "source_seq": row.source_seq})
+            publish(cast(TicketEvent, {**row.payload, "source": source, "source_seq": row.source_seq}))
         finally:
             request_id_var.reset(token)
         sent += 1

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from ..events import Audience, EventType, TicketEvent
+from ..events import Audience, EventType, TicketEvent, check_event
 from ..logging import current_request_id
 from ..retention import delete_in_batches
 from .models import OutboxEvent
 
 
-def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: dict, audience: Audience = "everyone") -> OutboxEvent:
-    """Record an event. Must run inside the transaction that makes the change (so both or neither land)."""
+def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: Mapping, audience: Audience = "everyone") -> OutboxEvent:
+    """Record an event. Must run inside the transaction that makes the change (so both or neither
+    land). `data` must match the type's contract (hdms_platform.events.EVENT_DATA): a payload that
+    does not raises ContractError and the change is not made, rather than consumers getting it."""
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_write() must be called inside transaction.atomic() with the change it announces")
     event_id = uuid.uuid4()
@@ -27,11 +30,12 @@ def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: dict, audience:
         "ticket_id": str(ticket_id),
         "audience": audience,
         "occurred_at": now.isoformat(),
-        "data": data,
+        "data": dict(data),
     }
     request_id = current_request_id()
     if request_id:
         payload["request_id"] = request_id  # the request (or task) that made the change
+    check_event(dict(payload))
     return OutboxEvent.objects.create(id=event_id, type=type, ticket_id=ticket_id, payload=payload, created_at=now)
 
 

@@ -29,6 +29,7 @@ and the replay (from PostgreSQL) fills what it missed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from urllib.parse import parse_qs
@@ -37,21 +38,20 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
-from rest_framework.exceptions import AuthenticationFailed
 
-from hdms_platform import audit
+from hdms_platform import audit, errors
 from hdms_platform.access import AccessUnavailable, ticket_access_async
 from hdms_platform.auth import user_from_token
-from hdms_platform.events import presence_message, ticket_group
+from hdms_platform.events import presence_message, ticket_group, visible_audiences
 
 from . import selectors, services
 
 SUBPROTOCOL = "hdms"
 TOKEN_PREFIX = "access_token."
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
+CLOSE_UNAUTHENTICATED = errors.close_code(errors.NotAuthenticated())
+CLOSE_FORBIDDEN = errors.close_code(errors.Forbidden())
 CLOSE_TOO_MANY_MESSAGES = 4429
-CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_TRY_AGAIN_LATER = errors.close_code(errors.Unavailable())
 PRESENCE_STATES = ("viewing", "replying")
 # Redis failing (refused, reset, timed out) — not any OSError: a client that vanished is not news
 CHANNEL_LAYER_ERRORS = (RedisError, ConnectionError, TimeoutError)
@@ -67,10 +67,8 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await super().__call__(scope, receive, send)
         except CHANNEL_LAYER_ERRORS as exc:
             logger.warning("channel layer failed under an open socket: %s: %s", type(exc).__name__, exc)
-            try:
+            with contextlib.suppress(Exception):  # the client may already be gone
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "live updates interrupted"})
-            except Exception:  # noqa: BLE001 - the client may already be gone
-                pass
 
     async def connect(self):
         self.group = None
@@ -83,7 +81,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         try:
             self.user = user_from_token(token)
             allowed = await ticket_access_async(user=self.user, ticket_id=self.ticket_id)
-        except AuthenticationFailed:
+        except errors.NotAuthenticated:
             return await self._refuse(CLOSE_UNAUTHENTICATED)
         except AccessUnavailable:
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
@@ -160,9 +158,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         try:
             user = user_from_token(token if isinstance(token, str) else "")
             if user.id != self.user.id:
-                raise AuthenticationFailed("The token is another user's.")
+                raise errors.NotAuthenticated("The token is another user's.")
             allowed = await ticket_access_async(user=user, ticket_id=self.ticket_id)
-        except AuthenticationFailed:
+        except errors.NotAuthenticated:
             await self._audit_denied(CLOSE_UNAUTHENTICATED)
             return await self.close(code=CLOSE_UNAUTHENTICATED)
         except AccessUnavailable:
@@ -220,7 +218,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
                     "error": {"code": "invalid", "message": 'Send {"type": "presence", "state": "viewing" | "replying"}.'},
                 }
             )
-            return
+            return None
         self.announced = True
         presence, changed = await database_sync_to_async(services.presence_heartbeat)(
             ticket_id=self.ticket_id, user=self.user, state=content["state"]
@@ -230,7 +228,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def ticket_event(self, message):
         event = message["event"]
-        if event.get("audience") == "staff" and not self.user.is_staff_member:
+        if event.get("audience", "everyone") not in visible_audiences(is_staff=self.user.is_staff_member):
             return
         await self._send_event(event)
 

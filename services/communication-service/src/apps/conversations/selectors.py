@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 
 from hdms_platform.auth import TokenUser
 from hdms_platform.celery import queue
+from hdms_platform.events import visible_audiences
 from hdms_platform.health.checks import broker_client
 from hdms_platform.settings import REDIS_KEY_PREFIX
 
@@ -25,9 +26,9 @@ LAG_SCAN = 100
 
 def events_since(*, ticket_id, after_seq: int, user: TokenUser) -> list[dict]:
     """Events of one ticket after `after_seq`, oldest first, without staff-only ones for customers."""
-    rows = StoredEvent.objects.filter(ticket_id=ticket_id, id__gt=after_seq).order_by("id")
-    if not user.is_staff_member:
-        rows = rows.exclude(audience=StoredEvent.Audience.STAFF)
+    rows = StoredEvent.objects.filter(
+        ticket_id=ticket_id, id__gt=after_seq, audience__in=visible_audiences(is_staff=user.is_staff_member)
+    ).order_by("id")
     return [{**row.payload, "seq": row.id} for row in rows[:REPLAY_LIMIT]]
 
 
@@ -49,7 +50,7 @@ def events_lag() -> dict:
     return {"lag_seconds": round(max(lag, 0.0), 1), "queued": queued, "parked": parked}
 
 
-def _occurred_at(message: bytes | None):
+def _occurred_at(message: bytes):
     """When the event in a queued Celery message occurred (its `occurred_at`); None if it is not one."""
     try:
         envelope = json.loads(message)

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -17,8 +18,18 @@ from django.utils.dateparse import parse_datetime
 
 from hdms_platform import loop
 from hdms_platform.auth import TokenUser
-from hdms_platform.events import PresenceEvent, PresenceState, TicketEvent, Viewer, group_message, ticket_group
-from hdms_platform.metrics import EVENT_FANOUT, EVENT_GAPS, EVENT_RESEND_REQUESTS, EVENTS_STORED
+from hdms_platform.events import (
+    EVENT_DATA,
+    ContractError,
+    PresenceEvent,
+    PresenceState,
+    TicketEvent,
+    Viewer,
+    check_event,
+    group_message,
+    ticket_group,
+)
+from hdms_platform.metrics import EVENT_FANOUT, EVENT_GAPS, EVENT_RESEND_REQUESTS, EVENTS_OFF_CONTRACT, EVENTS_STORED
 from hdms_platform.retention import delete_in_batches
 
 from .models import EventGap, EventSource, ParkedEvent
@@ -45,6 +56,16 @@ def _store_event(event: TicketEvent) -> StoredEvent:
         return StoredEvent.objects.get(event_id=event["id"])
 
 
+def _check_contract(event: TicketEvent) -> None:
+    """A producer of another version may send what this one does not describe: counted and logged
+    loudly, then stored as it came, since dropping it would leave a hole in its source's order."""
+    try:
+        check_event(event)
+    except ContractError as exc:
+        EVENTS_OFF_CONTRACT.labels(event.get("type") if event.get("type") in EVENT_DATA else "unknown").inc()
+        logger.error("event %s does not match its contract: %s", event.get("id"), exc)
+
+
 def event_ingest(event: TicketEvent) -> list[StoredEvent]:
     """Store an event in its source's order; return what is now stored, in order, to broadcast.
 
@@ -54,6 +75,7 @@ def event_ingest(event: TicketEvent) -> list[StoredEvent]:
     drains the parked ones after it. A gap that does not fill within EVENT_GAP_WAIT_SECONDS is
     reported, never skipped silently. An event without a number (a probe) is stored as it comes.
     """
+    _check_contract(event)
     source, seq = event.get("source"), event.get("source_seq")
     if not source or not isinstance(seq, int):
         return [_store_event(event)]
@@ -156,7 +178,7 @@ def event_broadcast(row: StoredEvent) -> None:
     Bounded: with the channel layer down it raises within BROADCAST_TIMEOUT_SECONDS (and the task
     retries) instead of hanging until Celery's time limits kill the worker's child mid-write.
     """
-    event: TicketEvent = {**row.payload, "seq": row.id}
+    event = cast(TicketEvent, {**row.payload, "seq": row.id})
 
     layer = get_channel_layer()
     loop.run(layer.group_send(ticket_group(row.ticket_id), group_message(event)), BROADCAST_TIMEOUT_SECONDS)

@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from hdms_platform.celery import INGEST_EVENT_TASK, request_resend
+from hdms_platform.events import TicketEvent
 
 from . import services
 
@@ -34,7 +35,7 @@ RETRY_OUTAGES = {
     time_limit=150,
     soft_time_limit=120,
 )
-def ingest_event(event: dict) -> None:
+def ingest_event(event: TicketEvent) -> None:
     """Idempotent and order-keeping whatever the delivery order: a database outage simply retries
     (Celery, with backoff), and events that come back out of order are put in order by their
     source's sequence (services.event_ingest). Sockets drop sequence numbers they already sent."""

@@ -4,12 +4,20 @@ from pathlib import Path
 
 from hdms_platform import auth
 from hdms_platform import settings as platform
+from hdms_platform.defaults import *  # what every service sets alike, each named there
 from hdms_platform.env import env
 
 SERVICE = "communication"
 BASE_DIR = Path(__file__).resolve().parents[3]
 
-globals().update(platform.common(SERVICE, base_dir=BASE_DIR, asgi=True))
+HDMS_SERVICE = SERVICE
+SECRET_KEY = platform.secret_key()
+DATABASES = platform.database(SERVICE, asgi=True)
+CACHES = platform.caches(SERVICE)
+CELERY_TASK_DEFAULT_QUEUE = platform.task_queue(SERVICE)
+SPECTACULAR_SETTINGS = platform.api_docs(SERVICE)
+STATIC_ROOT = platform.static_root(BASE_DIR)
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "channels", "apps.conversations"]
 ASGI_APPLICATION = "core.asgi.application"
@@ -18,7 +26,6 @@ HDMS_READINESS = ["database", "cache", "channel_layer", "lag"]  # lag: `degraded
 HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 TICKET_SERVICE_URL = platform.ticket_service_url()
-globals().update(platform.celery_config(SERVICE))  # consumes events from the other services' outboxes
 EVENT_REPLAY_SECONDS = env.int("EVENT_REPLAY_SECONDS", 24 * 60 * 60, min_value=60)
 HDMS_LAG_PROBE = "apps.conversations.selectors.events_lag"  # readiness: `degraded` while events wait
 HDMS_RETENTION = [*platform.RETENTION_PURGES, "apps.conversations.services.events_purge"]
@@ -31,7 +38,7 @@ EVENT_GAP_WAIT_SECONDS = env.int("EVENT_GAP_WAIT_SECONDS", 120, min_value=15)
 EVENT_RESEND_AFTER_SECONDS = env.int("EVENT_RESEND_AFTER_SECONDS", 10, min_value=1, max_value=EVENT_GAP_WAIT_SECONDS - 1)
 # Sockets: browsers' Origin must be one of these (empty: the hosts of DJANGO_ALLOWED_HOSTS, any
 # scheme and port); a client that sends no Origin (not a browser) is not affected.
-WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", []) or ALLOWED_HOSTS  # noqa: F821 (from common())
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", []) or ALLOWED_HOSTS
 # Client -> server messages per socket: a burst of this many, refilled at this rate per second.
 WEBSOCKET_MESSAGE_BURST = env.int("WEBSOCKET_MESSAGE_BURST", 20, min_value=1, max_value=1000)
 WEBSOCKET_MESSAGES_PER_SECOND = env.float("WEBSOCKET_MESSAGES_PER_SECOND", 2.0)

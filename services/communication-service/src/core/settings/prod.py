@@ -1,5 +1,4 @@
-from hdms_platform import settings as platform
+from .base import *
 
-from .base import *  # noqa: F403
-
-globals().update(platform.production())
+# isort: split
+from hdms_platform.production import *  # after base: HTTPS, secure cookies, JSON logs

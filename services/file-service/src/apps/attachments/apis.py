@@ -119,7 +119,7 @@ class AttachmentThumbnailApi(APIView):
     @extend_schema(
         responses={(200, "image/png"): bytes},
         parameters=[OpenApiParameter("attachment_id", str, "path")],
-        summary="The image's thumbnail (PNG, at most 256×256), as a download",
+        summary="The image's thumbnail (PNG, at most 256 x 256), as a download",
     )
     def get(self, request, attachment_id):
         attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import QuerySet
-from rest_framework import exceptions
 
+from hdms_platform import errors
 from hdms_platform.access import AccessUnavailable, ticket_access
-from hdms_platform.api import ServiceUnavailable
 from hdms_platform.auth import TokenUser
 
 from .models import Attachment
@@ -19,19 +18,19 @@ def require_ticket_access(*, user: TokenUser, ticket_id: uuid.UUID) -> None:
     try:
         allowed = ticket_access(user=user, ticket_id=ticket_id)
     except AccessUnavailable:
-        raise ServiceUnavailable("Ticket access cannot be checked right now; try again shortly.") from None
+        raise errors.Unavailable("Ticket access cannot be checked right now; try again shortly.") from None
     if not allowed:
-        raise exceptions.NotFound("No such ticket.")
+        raise errors.NotFound("No such ticket.")
 
 
 def attachment_get(*, user: TokenUser, attachment_id: uuid.UUID) -> Attachment:
     attachment = Attachment.objects.filter(pk=attachment_id).first()
     if attachment is None:
-        raise exceptions.NotFound("No such attachment.")
+        raise errors.NotFound("No such attachment.")
     try:
         require_ticket_access(user=user, ticket_id=attachment.ticket_id)
-    except exceptions.NotFound:
-        raise exceptions.NotFound("No such attachment.") from None
+    except errors.NotFound:
+        raise errors.NotFound("No such attachment.") from None
     return attachment
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -18,11 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from PIL import Image
-from rest_framework import exceptions
 
-from hdms_platform import audit
-from hdms_platform.api import PayloadTooLarge
+from hdms_platform import audit, errors
 from hdms_platform.auth import TokenUser
+from hdms_platform.events import AttachmentReadyData, AttachmentUploadedData
 from hdms_platform.outbox.services import outbox_write
 
 from .models import Attachment
@@ -51,16 +51,16 @@ def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attac
     outage at upload time delays processing, never loses it). The caller has checked ticket access."""
     if upload.size > settings.ATTACHMENT_MAX_BYTES:
         refused_upload(user=user, ticket_id=ticket_id, reason="too large", size=upload.size)
-        raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
+        raise errors.TooLarge(f"The file is {upload.size} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
     head = upload.read(HEAD_BYTES)
     upload.seek(0)
     mime = sniff_whole(head, upload.chunks())
     upload.seek(0)
     if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
         refused_upload(user=user, ticket_id=ticket_id, reason=f"type {mime}", size=upload.size)
-        raise exceptions.UnsupportedMediaType(
-            mime,
-            detail=f"Files of type {mime} are not accepted; allowed: {', '.join(sorted(settings.ATTACHMENT_ALLOWED_TYPES))}.",
+        raise errors.UnsupportedType(
+            media_type=mime,
+            message=f"Files of type {mime} are not accepted; allowed: {', '.join(sorted(settings.ATTACHMENT_ALLOWED_TYPES))}.",
         )
     attachment = Attachment(
         id=uuid.uuid4(),
@@ -81,7 +81,10 @@ def attachment_create(*, user: TokenUser, ticket_id: uuid.UUID, upload) -> Attac
             details={"ticket_id": str(ticket_id), "mime": mime, "size": upload.size, "filename": attachment.filename},
         )
         outbox_write(
-            type="attachment.uploaded", ticket_id=ticket_id, audience="staff", data={"attachment_id": str(attachment.id)}
+            type="attachment.uploaded",
+            ticket_id=ticket_id,
+            audience="staff",
+            data=AttachmentUploadedData(attachment_id=str(attachment.id)),
         )
         transaction.on_commit(lambda: _enqueue_now(attachment.id))
     return attachment
@@ -126,19 +129,20 @@ def _inspect(attachment: Attachment) -> dict:
     mime = sniff(head)
     if mime == "text/plain" and markup:  # already refused at upload; checked again on the stored bytes
         mime = "text/html"
-    found = {"sha256": digest.hexdigest(), "size": size, "mime": mime, "metadata": {}}
+    metadata: dict = {}
+    found = {"sha256": digest.hexdigest(), "size": size, "mime": mime, "metadata": metadata}
     if mime not in settings.ATTACHMENT_ALLOWED_TYPES:
         return {**found, "rejection_reason": f"content is {mime}"}
     if mime.startswith("image/"):
         try:
-            thumbnail = _thumbnail(attachment, mime, found["metadata"])
+            thumbnail = _thumbnail(attachment, mime, metadata)
         except Exception as exc:  # noqa: BLE001 - whatever the decoder does (bombs, MemoryError), the file is rejected
             logger.warning("attachment %s rejected while decoding: %s: %s", attachment.id, type(exc).__name__, exc)
             reason = f"image too large: {exc}" if isinstance(exc, ImageTooLarge) else f"not a valid image: {type(exc).__name__}"
             return {**found, "rejection_reason": reason[:200]}
         key = f"thumbnails/{attachment.id}.png"
         default_storage.delete(key)  # idempotent: a second run replaces, never piles up copies
-        found["metadata"]["thumbnail_key"] = default_storage.save(key, ContentFile(thumbnail))
+        metadata["thumbnail_key"] = default_storage.save(key, ContentFile(thumbnail))
     return found
 
 
@@ -211,14 +215,14 @@ def attachment_process(*, attachment_id: uuid.UUID) -> Attachment | None:
             outbox_write(
                 type="attachment.ready",
                 ticket_id=attachment.ticket_id,
-                data={
-                    "attachment_id": str(attachment.id),
-                    "filename": attachment.filename,
-                    "mime": attachment.mime,
-                    "size": attachment.size,
-                    "sha256": attachment.sha256,
-                    "owner_id": str(attachment.owner_id),
-                },
+                data=AttachmentReadyData(
+                    attachment_id=str(attachment.id),
+                    filename=attachment.filename,
+                    mime=attachment.mime,
+                    size=attachment.size,
+                    sha256=attachment.sha256,
+                    owner_id=str(attachment.owner_id),
+                ),
             )
     return attachment
 
@@ -246,7 +250,7 @@ def abandoned_uploads_purge() -> int:
                 )
             Attachment.objects.filter(pk__in=[a.pk for a in batch]).delete()
             keys = [a.storage_key for a in batch if a.storage_key]
-            transaction.on_commit(lambda keys=keys: _delete_stored(keys))
+            transaction.on_commit(functools.partial(_delete_stored, keys))
         deleted += len(batch)
         if len(batch) < size:
             return deleted

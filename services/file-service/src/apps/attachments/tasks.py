@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from celery import shared_task
 from django.db import DatabaseError
 
@@ -26,8 +28,8 @@ def ping(nonce: str) -> str:
     time_limit=120,
     soft_time_limit=100,
 )
-def process_attachment(attachment_id: str) -> str:
+def process_attachment(attachment_id: str) -> str:  # a UUID's text: task arguments are JSON
     """Redelivered when a worker dies mid-task (acks_late + reject_on_worker_lost); a second run
     finds the row finished, or finishes it, and never announces it twice."""
-    attachment = services.attachment_process(attachment_id=attachment_id)
+    attachment = services.attachment_process(attachment_id=uuid.UUID(attachment_id))
     return attachment.status if attachment else "missing"

@@ -4,13 +4,20 @@ from pathlib import Path
 
 from hdms_platform import auth
 from hdms_platform import settings as platform
+from hdms_platform.defaults import *  # what every service sets alike, each named there
 from hdms_platform.env import env
 
 SERVICE = "file"
 BASE_DIR = Path(__file__).resolve().parents[3]
 
-globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
-globals().update(platform.celery_config(SERVICE))
+HDMS_SERVICE = SERVICE
+SECRET_KEY = platform.secret_key()
+DATABASES = platform.database(SERVICE)
+CACHES = platform.caches(SERVICE)
+CELERY_TASK_DEFAULT_QUEUE = platform.task_queue(SERVICE)
+SPECTACULAR_SETTINGS = platform.api_docs(SERVICE)
+STATIC_ROOT = platform.static_root(BASE_DIR)
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.attachments"]
 HDMS_READINESS = ["database", "cache", "broker", "lag"]  # lag: `degraded`, never `fail` (HDMS_LAG_PROBE)

@@ -1,7 +1,6 @@
-from hdms_platform import settings as platform
+from .base import *
 
-from .base import *  # noqa: F403
-
-globals().update(platform.production())
+# isort: split
+from hdms_platform.production import *  # after base: HTTPS, secure cookies, JSON logs
 
 HDMS_FAULT_SLOW_PROCESSING_SECONDS = 0.0  # never in production

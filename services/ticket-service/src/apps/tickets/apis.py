@@ -66,7 +66,7 @@ class AssigneeFilter(serializers.CharField):
 
 def _paginate(request, view, queryset, output) -> dict:
     paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
+    page: list | None = paginator.paginate_queryset(queryset, request, view=view)
     return dict(paginator.get_paginated_response(output(page, many=True).data).data)
 
 

@@ -19,8 +19,9 @@ def invalidate_strictly(ticket_id: str) -> None:
     event pending and retries, so a write made while the cache was down cannot leave a stale entry
     behind once it is back."""
     redis = get_redis_connection("default")
-    redis.delete(cache.client.make_key(detail_key(ticket_id)))
-    redis.set(cache.client.make_key(LIST_GENERATION_KEY), cache.client.encode(uuid.uuid4().hex), ex=int(TTL.LONG))
+    client = cache.client  # type: ignore[attr-defined]  # django-redis' client: its key scheme and encoding
+    redis.delete(client.make_key(detail_key(ticket_id)))
+    redis.set(client.make_key(LIST_GENERATION_KEY), client.encode(uuid.uuid4().hex), ex=int(TTL.LONG))
 
 
 def publish(event: TicketEvent) -> None:

@@ -67,8 +67,9 @@ class History(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="history")
     actor_id = models.UUIDField()
     field = models.CharField(max_length=32)
-    old_value = models.TextField(null=True, blank=True)
-    new_value = models.TextField(null=True, blank=True)
+    # NULL is "no value" (a field set for the first time, or cleared), distinct from an empty string.
+    old_value = models.TextField(null=True, blank=True)  # noqa: DJ001
+    new_value = models.TextField(null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -13,8 +13,8 @@ import uuid
 
 from django.core.cache import cache
 from django.db.models import Case, IntegerField, QuerySet, Value, When
-from rest_framework import exceptions
 
+from hdms_platform import errors
 from hdms_platform.auth import TokenUser
 from hdms_platform.cache import TTL, get_or_load
 
@@ -41,7 +41,7 @@ def ticket_get(*, user: TokenUser, ticket_id: uuid.UUID, queryset: QuerySet[Tick
     """The ticket if the user may see it; otherwise 404 (never 403: existence is not disclosed)."""
     ticket = (queryset if queryset is not None else visible_tickets(user)).filter(pk=ticket_id).first()
     if ticket is None:
-        raise exceptions.NotFound("No such ticket.")
+        raise errors.NotFound("No such ticket.")
     return ticket
 
 
@@ -65,12 +65,12 @@ def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID, serialize) -> dict:
     def load():
         ticket = Ticket.objects.filter(pk=ticket_id).first()
         if ticket is None:
-            raise exceptions.NotFound("No such ticket.")
+            raise errors.NotFound("No such ticket.")
         return serialize(ticket)
 
     row = get_or_load(detail_key(ticket_id), ttl=TTL.SHORT, load=load, name="ticket_detail")
     if not _allowed(user, row):
-        raise exceptions.NotFound("No such ticket.")
+        raise errors.NotFound("No such ticket.")
     return row
 
 

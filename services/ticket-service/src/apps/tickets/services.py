@@ -8,12 +8,12 @@ import uuid
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import exceptions
 
-from hdms_platform import audit
-from hdms_platform.api import Conflict
+from hdms_platform import audit, errors
 from hdms_platform.auth import TokenUser
 from hdms_platform.cache import TTL
+from hdms_platform.events import Comment as CommentPayload
+from hdms_platform.events import CommentAddedData, FieldChange, TicketCreatedData, TicketUpdatedData
 from hdms_platform.outbox.services import outbox_write
 
 from .models import Comment, History, Ticket
@@ -73,12 +73,12 @@ def _record(ticket: Ticket, actor: TokenUser, changes: dict[str, tuple]) -> None
     outbox_write(
         type="ticket.updated",
         ticket_id=ticket.id,
-        data={
-            "changes": {f: {"old": _value(o), "new": _value(n)} for f, (o, n) in changes.items()},
-            "actor_id": str(actor.id),
-            "status": ticket.status,
-            "updated_at": now.isoformat(),
-        },
+        data=TicketUpdatedData(
+            changes={f: FieldChange(old=_value(o), new=_value(n)) for f, (o, n) in changes.items()},
+            actor_id=str(actor.id),
+            status=ticket.status,
+            updated_at=now.isoformat(),
+        ),
     )
     _invalidate_around_commit(ticket.id)
 
@@ -101,9 +101,9 @@ def ticket_create(
     requester_id: uuid.UUID | None = None,
 ) -> Ticket:
     if requester_id and requester_id != actor.id and not actor.is_staff_member:
-        raise exceptions.PermissionDenied("Customers open tickets for themselves only (requester_id).")
+        raise errors.Forbidden("Customers open tickets for themselves only (requester_id).")
     if priority is not None and not actor.is_staff_member:  # the same rule as ticket_update
-        raise exceptions.PermissionDenied("Only agents and admins set a ticket's priority.")
+        raise errors.Forbidden("Only agents and admins set a ticket's priority.")
     priority = priority or Ticket.Priority.NORMAL
     with transaction.atomic():
         ticket = Ticket.objects.create(
@@ -114,13 +114,13 @@ def ticket_create(
         outbox_write(
             type="ticket.created",
             ticket_id=ticket.id,
-            data={
-                "number": ticket.number,
-                "subject": ticket.subject,
-                "priority": ticket.priority,
-                "requester_id": str(ticket.requester_id),
-                "actor_id": str(actor.id),
-            },
+            data=TicketCreatedData(
+                number=ticket.number,
+                subject=ticket.subject,
+                priority=ticket.priority,
+                requester_id=str(ticket.requester_id),
+                actor_id=str(actor.id),
+            ),
         )
         _invalidate_around_commit(ticket.id)
     return ticket
@@ -130,9 +130,9 @@ def ticket_update(*, actor: TokenUser, ticket_id: uuid.UUID, values: dict) -> Ti
     with transaction.atomic():
         ticket = _locked(actor, ticket_id)  # visibility first: a ticket you cannot see is 404, never 403
         if "priority" in values and not actor.is_staff_member:
-            raise exceptions.PermissionDenied("Only agents and admins change a ticket's priority.")
+            raise errors.Forbidden("Only agents and admins change a ticket's priority.")
         if ticket.status == Status.CLOSED:
-            raise Conflict("A closed ticket cannot be edited.", code="ticket_closed")
+            raise errors.Conflict("A closed ticket cannot be edited.", code="ticket_closed")
         return _apply(ticket, actor, values)
 
 
@@ -141,14 +141,14 @@ def ticket_transition(*, actor: TokenUser, ticket_id: uuid.UUID, status: str) ->
         ticket = _locked(actor, ticket_id)
         current = ticket.status
         if status == current:
-            raise Conflict(f"The ticket is already {current}.", code="transition_noop")
+            raise errors.Conflict(f"The ticket is already {current}.", code="transition_noop")
         if status not in TRANSITIONS[current]:
             allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (closed is final)"
-            raise Conflict(
+            raise errors.Conflict(
                 f"A ticket cannot go from {current} to {status}; allowed from {current}: {allowed}.", code="transition_invalid"
             )
         if not actor.is_staff_member and (current, status) not in CUSTOMER_TRANSITIONS:
-            raise exceptions.PermissionDenied("Customers may only reopen a resolved ticket or close their own ticket.")
+            raise errors.Forbidden("Customers may only reopen a resolved ticket or close their own ticket.")
         audit.record(
             "ticket.status_changed", actor_id=actor.id, target=("ticket", ticket.id), details={"old": current, "new": status}
         )
@@ -159,9 +159,9 @@ def ticket_assign(*, actor: TokenUser, ticket_id: uuid.UUID, assignee_id: uuid.U
     with transaction.atomic():
         ticket = _locked(actor, ticket_id)
         if not actor.is_staff_member:
-            raise exceptions.PermissionDenied("Only agents and admins assign tickets.")
+            raise errors.Forbidden("Only agents and admins assign tickets.")
         if ticket.status == Status.CLOSED:
-            raise Conflict("A closed ticket cannot be reassigned.", code="ticket_closed")
+            raise errors.Conflict("A closed ticket cannot be reassigned.", code="ticket_closed")
         audit.record(
             "ticket.assigned",
             actor_id=actor.id,
@@ -175,9 +175,9 @@ def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_interna
     with transaction.atomic():
         ticket = _locked(actor, ticket_id)
         if is_internal and not actor.is_staff_member:
-            raise exceptions.PermissionDenied("Only agents and admins write internal notes.")
+            raise errors.Forbidden("Only agents and admins write internal notes.")
         if ticket.status == Status.CLOSED:
-            raise Conflict("A closed ticket takes no more comments.", code="ticket_closed")
+            raise errors.Conflict("A closed ticket takes no more comments.", code="ticket_closed")
         comment = Comment.objects.create(ticket=ticket, author_id=actor.id, body=body, is_internal=is_internal)
         if is_internal:
             audit.record(
@@ -190,15 +190,15 @@ def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_interna
             type="comment.added",
             ticket_id=ticket.id,
             audience="staff" if is_internal else "everyone",
-            data={
-                "comment": {
-                    "id": str(comment.id),
-                    "author_id": str(actor.id),
-                    "body": body,
-                    "is_internal": is_internal,
-                    "created_at": comment.created_at.isoformat(),
-                }
-            },
+            data=CommentAddedData(
+                comment=CommentPayload(
+                    id=str(comment.id),
+                    author_id=str(actor.id),
+                    body=body,
+                    is_internal=is_internal,
+                    created_at=comment.created_at.isoformat(),
+                )
+            ),
         )
         reply_by_requester = not is_internal and actor.id == ticket.requester_id
         if reply_by_requester and ticket.status in REOPENED_BY_CUSTOMER_REPLY:

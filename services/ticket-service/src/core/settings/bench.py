@@ -8,16 +8,17 @@ Adds the bench URLs (`core.bench`): a bare Django JSON view, the framework's flo
 
 from hdms_platform.env import env
 
-from .prod import *  # noqa: F403
+from .prod import *
 
 ROOT_URLCONF = "core.bench"
+SILENCED_SYSTEM_CHECKS: list[str] = []
 
 if env.choice("HDMS_BENCH_DB", ("pgbouncer", "direct"), "pgbouncer") == "direct":
-    DATABASES["default"]["HOST"] = env.str("HDMS_BENCH_POSTGRES_SOCKET_DIR")  # noqa: F405
-    DATABASES["default"]["PORT"] = env.str("POSTGRES_PORT", "5432")  # noqa: F405
-    SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "hdms.E001"]
+    DATABASES["default"]["HOST"] = env.str("HDMS_BENCH_POSTGRES_SOCKET_DIR")
+    DATABASES["default"]["PORT"] = env.str("POSTGRES_PORT", "5432")
+    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "hdms.E001"]
 
 if env.choice("HDMS_BENCH_CACHE", ("redis", "off"), "redis") == "off":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     HDMS_READINESS = ["database"]
-    SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "hdms.E010"]
+    SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "hdms.E010"]

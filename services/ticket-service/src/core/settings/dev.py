@@ -1,3 +1,3 @@
-from .base import *  # noqa: F403
+from .base import *
 
 DEBUG = True

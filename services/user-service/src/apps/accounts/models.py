@@ -8,7 +8,7 @@ from django.utils import timezone
 from hdms_platform.auth import ROLES
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **fields):
         user = self.model(email=self.normalize_email(email).lower(), **fields)
         user.set_password(password)

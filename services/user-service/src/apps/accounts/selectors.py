@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import QuerySet
-from rest_framework import exceptions
+
+from hdms_platform import errors
 
 from .models import User
 
@@ -13,7 +14,7 @@ from .models import User
 def user_get(*, user_id: uuid.UUID) -> User:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise exceptions.AuthenticationFailed("The account no longer exists.", code="user_inactive")
+        raise errors.NotAuthenticated("The account no longer exists.", code="user_inactive")
     return user
 
 

@@ -14,9 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework import exceptions
 
-from hdms_platform import audit, ratelimit
+from hdms_platform import audit, errors, ratelimit
 from hdms_platform.auth import ROLES
 from hdms_platform.retention import delete_in_batches
 
@@ -57,7 +56,7 @@ def user_register(*, email: str, password: str) -> None:
     try:
         password_validation.validate_password(password, user=User(email=email))
     except DjangoValidationError as exc:
-        raise exceptions.ValidationError({"password": list(exc.messages)}) from None
+        raise errors.Invalid({"password": list(exc.messages)}) from None
     user = User(email=email, roles=["customer"], password=make_password(password))
     try:
         with transaction.atomic():
@@ -94,7 +93,7 @@ def user_login(*, email: str, password: str, address: str, user_agent: str = "")
     for limit, subject in ((per_address, address), (per_account, email)):
         if ratelimit.over(limit, subject):
             _audit_login(email, None, audit.DENIED, reason=f"limited ({limit.name})")
-            raise exceptions.Throttled(wait=limit.retry_after(), detail="Too many sign-in attempts; try again later.")
+            raise errors.RateLimited("Too many sign-in attempts; try again later.", retry_after=limit.retry_after())
     user = User.objects.filter(email=email).first()
     if user is None:
         make_password(password)  # the same work as a real check, so timing does not tell either
@@ -105,9 +104,9 @@ def user_login(*, email: str, password: str, address: str, user_agent: str = "")
         reason = "inactive"
     else:
         reason = ""
-    if reason:
+    if reason or user is None:
         _audit_login(email, user, audit.FAILURE, reason=reason)
-        raise exceptions.AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
+        raise errors.NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
     ratelimit.reset(per_account, email)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
@@ -153,13 +152,13 @@ def session_refresh(*, refresh_token: str, user_agent: str = "") -> IssuedTokens
     digest = refresh_token_hash(refresh_token)
     family = Session.objects.filter(token_hash=digest).values_list("family", flat=True).first()
     if family is None:
-        raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
+        raise errors.NotAuthenticated(INVALID_REFRESH, code="refresh_invalid")
     with transaction.atomic():
         _lock_family(family)
         session = Session.objects.select_for_update().select_related("user").get(token_hash=digest)
         if session.revoked_at is None:
             if session.expires_at <= timezone.now() or not session.user.is_active:
-                raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_invalid")
+                raise errors.NotAuthenticated(INVALID_REFRESH, code="refresh_invalid")
             session.revoked_at = timezone.now()
             session.save(update_fields=["revoked_at"])
             return _issue(session.user, family=session.family, user_agent=user_agent)
@@ -172,14 +171,14 @@ def session_refresh(*, refresh_token: str, user_agent: str = "") -> IssuedTokens
             details={"family_revoked": True, "sessions_revoked": revoked},
         )
     # raised after the commit, so the family's revocation stays
-    raise exceptions.AuthenticationFailed(INVALID_REFRESH, code="refresh_reused")
+    raise errors.NotAuthenticated(INVALID_REFRESH, code="refresh_reused")
 
 
 def session_logout(*, user_id: uuid.UUID, refresh_token: str) -> None:
     """Revoke the refresh token's whole family. Access tokens already issued expire on their own."""
     session = Session.objects.filter(token_hash=refresh_token_hash(refresh_token), user_id=user_id).first()
     if session is None:
-        raise exceptions.ValidationError({"refresh": ["Unknown refresh token for this user."]})
+        raise errors.Invalid({"refresh": ["Unknown refresh token for this user."]})
     with transaction.atomic():
         _lock_family(session.family)
         revoked = _revoke_family(session.family)
@@ -194,7 +193,7 @@ def user_update_settings(*, user: User, changes: dict) -> User:
         merged = {key: value for key, value in merged.items() if value is not None}
         size = len(json.dumps(merged))
         if size > settings.USER_SETTINGS_MAX_BYTES:  # the whole, not only this PATCH: many small ones add up
-            raise exceptions.ValidationError(
+            raise errors.Invalid(
                 {"settings": [f"The merged settings would be {size} bytes of JSON; at most {settings.USER_SETTINGS_MAX_BYTES}."]}
             )
         user.settings = merged
@@ -207,13 +206,13 @@ def user_set_roles(*, user_id: uuid.UUID, roles: list[str], actor_id: uuid.UUID)
     """Replace a user's roles. New roles reach access tokens at the next login or refresh."""
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
-        raise exceptions.ValidationError({"roles": [f"Unknown role(s): {', '.join(unknown)}; use {', '.join(ROLES)}."]})
+        raise errors.Invalid({"roles": [f"Unknown role(s): {', '.join(unknown)}; use {', '.join(ROLES)}."]})
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user_id).first()
         if user is None:
-            raise exceptions.NotFound("No such user.")
+            raise errors.NotFound("No such user.")
         if user.pk == actor_id and "admin" not in roles:
-            raise exceptions.ValidationError({"roles": ["Admins cannot remove their own admin role."]})
+            raise errors.Invalid({"roles": ["Admins cannot remove their own admin role."]})
         old_roles = list(user.roles)
         user.roles = sorted(set(roles), key=ROLES.index)
         user.save(update_fields=["roles"])

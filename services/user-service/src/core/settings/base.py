@@ -4,18 +4,25 @@ from pathlib import Path
 
 from hdms_platform import auth
 from hdms_platform import settings as platform
+from hdms_platform.defaults import *  # what every service sets alike, each named there
 from hdms_platform.env import env
 
 SERVICE = "user"
 BASE_DIR = Path(__file__).resolve().parents[3]
 
-globals().update(platform.common(SERVICE, base_dir=BASE_DIR))
+HDMS_SERVICE = SERVICE
+SECRET_KEY = platform.secret_key()
+DATABASES = platform.database(SERVICE)
+CACHES = platform.caches(SERVICE)
+CELERY_TASK_DEFAULT_QUEUE = platform.task_queue(SERVICE)
+SPECTACULAR_SETTINGS = platform.api_docs(SERVICE)
+STATIC_ROOT = platform.static_root(BASE_DIR)
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "apps.accounts"]
 AUTH_USER_MODEL = "accounts.User"
 HDMS_READINESS = ["database", "cache"]
 HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
-globals().update(platform.celery_config(SERVICE))  # its worker runs the scheduled retention task
 HDMS_RETENTION = [*platform.RETENTION_PURGES, "apps.accounts.services.sessions_purge"]
 SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", 30, min_value=1)
 

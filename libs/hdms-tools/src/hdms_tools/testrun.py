@@ -8,8 +8,6 @@ point a test at a developer's stack are scrubbed from the environment first.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,11 +16,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import envfile
-from .stack import REPO, read_env_file
+from .privatestack import MIGRATE, PROGRAMS, PY, START, PrivateStack
+from .stack.config import REPO
 
 SERVICES = ("user", "ticket", "communication", "file")
-PY = str(REPO / ".venv" / "bin" / "python")
 
 
 @dataclass
@@ -35,71 +32,59 @@ class Suite:
     skipped: int = 0
 
 
-def free_ports(count: int) -> list[int]:
-    sockets, ports = [], []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sockets.append(sock)
-        ports.append(sock.getsockname()[1])
-    for sock in sockets:
-        sock.close()
-    return ports
+TEST_PORTS = (
+    *(f"{s.upper()}_SERVICE_PORT" for s in SERVICES),
+    "PROMETHEUS_PORT",
+    "PGBOUNCER_EXPORTER_PORT",
+    "REDIS_EXPORTER_PORT",
+    *(f"{n}_METRICS_PORT" for n in ("WORKER", "EVENTS", "TICKET_RELAY", "FILE_RELAY", "USER_WORKER", "TICKET_WORKER")),
+)
+TEST_SETTINGS = {
+    "HDMS_SETTINGS": "test",
+    "PGBOUNCER_POOL_SIZE": "2",
+    "LOG_LEVEL": "WARNING",
+    "HDMS_WEB_WORKERS": "2",
+    "PRESENCE_TTL_SECONDS": "2",  # so the end-to-end tests see presence expire quickly
+    "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",  # every test (and the API fuzzer) signs in from 127.0.0.1
+    "PROMETHEUS_SCRAPE_INTERVAL": "1s",
+    "LOG_FORMAT": "json",  # production's format: the tests read the access log
+    # A task held by a Celery worker that kombu's Redis transport crashed during a Redis outage
+    # comes back after this long (production: 600 s); within the fault suite's 60 s grace.
+    "CELERY_VISIBILITY_TIMEOUT": "20",
+    # The retention purges run every few seconds, so tests see the schedule at work (production: hourly).
+    "RETENTION_INTERVAL_SECONDS": "5",
+}
 
 
-def private_env(state: Path) -> Path:
-    pgbouncer, redis, gateway, prometheus, pgb_exporter, redis_exporter, *ports = free_ports(16)
-    service_ports, metrics_ports = ports[:4], ports[4:]
-    keys = state / "keys"
-    envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
-    overrides = {
-        "HDMS_STACK_MODE": "native",
-        "HDMS_DATA_DIR": str(state / "data"),
-        "HDMS_SETTINGS": "test",
-        "PGBOUNCER_PORT": str(pgbouncer),
-        "PGBOUNCER_POOL_SIZE": "2",
-        "REDIS_PORT": str(redis),
-        "GATEWAY_PORT": str(gateway),
-        "JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"),
-        "JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
-        "FILE_STORAGE_DIR": str(state / "media"),
-        "LOG_LEVEL": "WARNING",
-        "HDMS_WEB_WORKERS": "2",
-        "PRESENCE_TTL_SECONDS": "2",  # so the end-to-end tests see presence expire quickly
-        "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",  # every test (and the API fuzzer) signs in from 127.0.0.1
-        **{f"{s.upper()}_SERVICE_PORT": str(p) for s, p in zip(SERVICES, service_ports, strict=True)},
-        "PROMETHEUS_PORT": str(prometheus),
-        "PROMETHEUS_SCRAPE_INTERVAL": "1s",
-        "PGBOUNCER_EXPORTER_PORT": str(pgb_exporter),
-        "REDIS_EXPORTER_PORT": str(redis_exporter),
-        **{
-            f"{n}_METRICS_PORT": str(p)
-            for n, p in zip(
-                ("WORKER", "EVENTS", "TICKET_RELAY", "FILE_RELAY", "USER_WORKER", "TICKET_WORKER"), metrics_ports, strict=True
-            )
-        },
-        "LOG_FORMAT": "json",  # production's format: the tests read the access log
-        # A task held by a Celery worker that kombu's Redis transport crashed during a Redis outage
-        # comes back after this long (production: 600 s); within the fault suite's 60 s grace.
-        "CELERY_VISIBILITY_TIMEOUT": "20",
-        # The retention purges run every few seconds, so tests see the schedule at work (production: hourly).
-        "RETENTION_INTERVAL_SECONDS": "5",
-    }
-    path = state / "test.env"
-    path.write_text(envfile.render((REPO / ".env.example").read_text(), overrides))
-    return path
+# mypy with the Django and DRF plugins (pyproject.toml): the runtime library inside ticket-service's
+# settings, each service inside its own; a cache per target, since every service has a `core`.
+MYPY_TARGETS = [
+    ("hdms_platform", REPO / "libs" / "hdms-platform" / "src", ["hdms_platform"]),
+    *((f"{s}-service", REPO / "services" / f"{s}-service" / "src", ["core", "apps"]) for s in SERVICES),
+]
 
 
-def scrub_environment() -> None:
-    for key in read_env_file(REPO / ".env.example"):
-        os.environ.pop(key, None)
-    os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+def mypy_command(name: str, targets: list[str]) -> list[str]:
+    config, cache = REPO / "pyproject.toml", Path(tempfile.gettempdir()) / "hdms-mypy-cache" / name
+    return [str(REPO / ".venv" / "bin" / "mypy"), "--config-file", str(config), "--cache-dir", str(cache), *targets]
 
 
-def run(name: str, argv: list[str], suites: list[Suite], *, cwd: Path = REPO, junit: Path | None = None) -> bool:
+def mypy_env(name: str) -> dict[str, str]:
+    settings_home = REPO / "services" / ("ticket-service" if name == "hdms_platform" else name) / "src"
+    return {"PYTHONPATH": f"{settings_home}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "MYPYPATH": str(settings_home)}
+
+
+def test_stack() -> PrivateStack:
+    """The stack `make test` runs every suite on."""
+    return PrivateStack("hdms-test-", TEST_SETTINGS, ports=TEST_PORTS)
+
+
+def run(
+    name: str, argv: list[str], suites: list[Suite], *, cwd: Path = REPO, junit: Path | None = None, env: dict | None = None
+) -> bool:
     print(f"\n=== {name}: {' '.join(argv)}", flush=True)
     started = time.monotonic()
-    code = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL).returncode
+    code = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}).returncode
     suite = Suite(name, code == 0, round(time.monotonic() - started, 1))
     if junit and junit.exists():
         root = ET.parse(junit).getroot()
@@ -131,28 +116,38 @@ def pytest(name: str, target: Path, state: Path, suites: list[Suite], extra: lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`make test` runs every suite; `make chaos` (`--only chaos`) only the fault suite, on its own stack."""
+    """`make test` runs every suite; `make chaos` (`--only chaos`) only the fault suite, on its own
+    stack; `make lint` and the pre-commit hook (`--only mypy`) the type checks, on a stack's
+    configuration (the settings need one) with no server started."""
     only_chaos = (argv or []) == ["--only", "chaos"]
-    if argv and not only_chaos:
-        print("usage: python -m hdms_platform.testrun [--only chaos]", file=sys.stderr)
+    only_mypy = (argv or []) == ["--only", "mypy"]
+    if argv and not (only_chaos or only_mypy):
+        print("usage: python -m hdms_tools.testrun [--only chaos|mypy]", file=sys.stderr)
         return 2
-    scrub_environment()
-    state = Path(tempfile.mkdtemp(prefix="hdms-test-", dir="/tmp"))
-    state.chmod(0o755)
-    env_file = private_env(state)
-    os.environ["HDMS_ENV_FILE"] = str(env_file)
-    os.environ["PYTHONPATH"] = str(REPO / "libs" / "hdms-platform" / "src")
+    stack = test_stack()
+    stack.activate()
+    if only_mypy:
+        try:
+            checked: list[Suite] = []
+            for name, source, targets in MYPY_TARGETS:
+                run(f"mypy {name}", mypy_command(name, targets), checked, cwd=source, env=mypy_env(name))
+            return 0 if all(suite.ok for suite in checked) else 1
+        finally:
+            stack.stop()
+    state = stack.root
     suites: list[Suite] = []
     started = time.monotonic()
-    print(f"private stack: {state} (env {env_file})", flush=True)
+    print(f"private stack: {state} (env {stack.env_file})", flush=True)
     try:
-        if only_chaos and run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
-            run("migrate", ["bash", "scripts/migrate-all.sh"], suites)
-            if run("services start", [PY, "-m", "hdms_platform.processes", "start"], suites):
+        if only_chaos and run(*START, suites):
+            run(*MIGRATE, suites)
+            if run(*PROGRAMS, suites):
                 pytest("chaos", REPO / "chaos", state, suites)
-        elif run("stack start", [PY, "-m", "hdms_platform.stack", "start"], suites):
+        elif run(*START, suites):
             run("ruff", [str(REPO / ".venv" / "bin" / "ruff"), "check", "."], suites)
             run("ruff format --check", [str(REPO / ".venv" / "bin" / "ruff"), "format", "--check", "."], suites)
+            for name, source, targets in MYPY_TARGETS:
+                run(f"mypy {name}", mypy_command(name, targets), suites, cwd=source, env=mypy_env(name))
             prometheus = REPO / "config" / "prometheus"
             run("promtool check config", ["promtool", "check", "config", str(prometheus / "prometheus.yml")], suites)
             run("promtool test rules", ["promtool", "test", "rules", str(prometheus / "alerts.test.yml")], suites)
@@ -173,16 +168,15 @@ def main(argv: list[str] | None = None) -> int:
                     cwd=cwd,
                 )
             pytest("platform", REPO / "libs" / "hdms-platform", state, suites)
+            pytest("tools", REPO / "libs" / "hdms-tools", state, suites)
             for service in SERVICES:
                 pytest(f"{service}-service", REPO / "services" / f"{service}-service", state, suites)
-            if run("services start", [PY, "-m", "hdms_platform.processes", "start"], suites):
+            if run(*PROGRAMS, suites):
                 pytest("integration", REPO / "tests", state, suites)
                 run("verify-all-connections.sh", ["bash", "scripts/verify-all-connections.sh"], suites)
                 pytest("chaos", REPO / "chaos", state, suites)  # last: it stops and restarts the servers
     finally:
-        subprocess.run([PY, "-m", "hdms_platform.processes", "stop"], cwd=REPO, capture_output=True)
-        subprocess.run([PY, "-m", "hdms_platform.stack", "stop", "--purge"], cwd=REPO, capture_output=True)
-        shutil.rmtree(state, ignore_errors=True)
+        stack.stop()
 
     print("\n=== summary")
     for suite in suites:

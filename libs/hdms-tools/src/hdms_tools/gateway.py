@@ -56,7 +56,7 @@ class Gateway:
         self.stack.chown(self.dir)
         self.stack.chown(temp)
         main = (
-            "# written by hdms_platform.gateway; edit config/nginx/hdms.conf.template instead\n"
+            "# written by hdms_tools.gateway; edit config/nginx/hdms.conf.template instead\n"
             f"daemon on;\nworker_processes 1;\npid {self.pidfile};\nerror_log {self.stack.log / 'gateway-error.log'} warn;\n"
             "events { worker_connections 4096; }\n"
             "http {\n    default_type application/octet-stream;\n"

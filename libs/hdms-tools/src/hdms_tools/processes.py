@@ -15,8 +15,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from hdms_platform.settings import SECRET_VARIABLES, service_secrets
+
 from . import observe, supervise
-from .settings import SECRET_VARIABLES, service_secrets
 from .stack import EXIT_PORT, REPO, Config, StackError, cli, port_in_use, read_pid, say, wait_until
 
 SERVICES = ("user", "ticket", "communication", "file")
@@ -49,6 +50,15 @@ def metrics_port(config: Config, name: str) -> int:
     return config.port(variable, default)
 
 
+def _absolute_paths(line: str, base: Path) -> str:
+    """A relative `*_FILE` path made absolute from the launcher's env file folder: the program reads
+    the copy in run/, and hdms_platform.env resolves a relative path from the file that names it."""
+    key, sep, value = line.partition("=")
+    if sep and key.strip().endswith("_FILE") and value.strip() and not Path(value.strip()).is_absolute():
+        return f"{key}={base.resolve() / value.strip()}"
+    return line
+
+
 def program_environment(config: Config, name: str) -> dict[str, str]:
     """The environment one program starts with: its own secrets only, never another service's.
 
@@ -65,7 +75,8 @@ def program_environment(config: Config, name: str) -> dict[str, str]:
     lines = config.env_file.read_text().splitlines() if config.env_file.exists() else []
     scoped.touch(mode=0o600)
     scoped.chmod(0o600)
-    scoped.write_text("".join(f"{line}\n" for line in lines if line.split("=", 1)[0].strip() not in withheld))
+    kept = (_absolute_paths(line, config.env_file.parent) for line in lines if line.split("=", 1)[0].strip() not in withheld)
+    scoped.write_text("".join(f"{line}\n" for line in kept))
     env = {key: value for key, value in os.environ.items() if key not in withheld}
     # prometheus-client's multiprocess files: one empty directory per program run (metrics.py)
     metrics_dir = config.data_dir / "metrics" / name

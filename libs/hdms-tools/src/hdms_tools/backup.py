@@ -40,8 +40,9 @@ from pathlib import Path
 
 import redis
 
+from hdms_platform.settings import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE
+
 from . import supervise
-from .settings import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE
 from .stack import REPO, SERVICES, Config, NativeStack, StackError, cli, find_postgres_bindir, run_as_user, say
 
 FORMAT = 1

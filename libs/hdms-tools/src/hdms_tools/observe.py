@@ -1,6 +1,6 @@
 """`make observe`: Prometheus (Debian's package), Redis' exporter (Debian's) and PgBouncer's
 (hdms_platform.pgbouncer_exporter: Debian's does not work with its PgBouncer) natively, scraping the
-stack `make up` runs; hdms_platform.processes starts and stops them like the services.
+stack `make up` runs; hdms_tools.processes starts and stops them like the services.
 
 The configuration is the repository's (config/prometheus/prometheus.yml, alerts.yml); this module
 copies it into $HDMS_DATA_DIR/prometheus/ and writes the scrape targets (file_sd) from the ports in

@@ -6,7 +6,7 @@ run/supervisor.sock (0700), started by the first `processes start` and shut down
 a program's whole process group, and rotates each program's log (PROGRAM_LOG_MAX_MB,
 PROGRAM_LOG_BACKUPS).
 
-Every program's command is `python -m hdms_platform.supervise exec NAME RUN_DIR`: it reads
+Every program's command is `python -m hdms_tools.supervise exec NAME RUN_DIR`: it reads
 run/NAME.launch.json (argv, directory and environment, written by `processes start`), writes
 run/NAME.pid and execs the program. So a restart by supervisord uses the same command and
 environment as the start did, the pid file always names the running process, and supervisord
@@ -51,7 +51,7 @@ def render(data_dir: Path, programs: dict[str, Path], *, venv_python: str, log_m
     for name, directory in programs.items():
         sections.append(
             f"[program:{name}]\n"
-            f"command={q(venv_python)} -m hdms_platform.supervise exec {name} {q(data_dir / 'run')}\n"
+            f"command={q(venv_python)} -m hdms_tools.supervise exec {name} {q(data_dir / 'run')}\n"
             f"directory={q(directory)}\n"
             "autostart=false\nautorestart=true\nstartsecs=1\nstartretries=3\n"
             f"stopsignal=TERM\nstopwaitsecs={GRACE_SECONDS}\nstopasgroup=true\nkillasgroup=true\n"
@@ -129,5 +129,5 @@ def exec_program(name: str, run_dir: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "exec":
-        sys.exit("usage: python -m hdms_platform.supervise exec NAME RUN_DIR")
+        sys.exit("usage: python -m hdms_tools.supervise exec NAME RUN_DIR")
     exec_program(sys.argv[2], Path(sys.argv[3]))
