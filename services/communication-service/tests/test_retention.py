@@ -1,6 +1,5 @@
 """Retention on communication-service: stored events older than the replay window go."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,17 +8,13 @@ from django.utils import timezone
 from apps.conversations.models import TicketEvent
 from hdms_platform import retention
 
+from .factories import StoredEventFactory
+
 pytestmark = pytest.mark.django_db
 
 
 def _stored(age_seconds: float) -> TicketEvent:
-    return TicketEvent.objects.create(
-        event_id=uuid.uuid4(),
-        ticket_id=uuid.uuid4(),
-        type="ticket.updated",
-        payload={},
-        created_at=timezone.now() - timedelta(seconds=age_seconds),
-    )
+    return StoredEventFactory(created_at=timezone.now() - timedelta(seconds=age_seconds))
 
 
 def test_events_older_than_the_replay_window_go_and_newer_ones_stay(settings):

@@ -3,9 +3,6 @@ import uuid
 
 import pytest
 from PIL import Image
-from rest_framework.test import APIClient
-
-from hdms_platform.testing.tokens import make_access_token
 
 
 def png_bytes(size=(64, 48)) -> bytes:
@@ -15,10 +12,8 @@ def png_bytes(size=(64, 48)) -> bytes:
 
 
 @pytest.fixture
-def agent():
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_access_token(roles=('agent',))}")
-    return client
+def agent(caller):
+    return caller("agent").client
 
 
 @pytest.fixture

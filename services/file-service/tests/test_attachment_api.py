@@ -8,7 +8,6 @@ import hashlib
 import uuid
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
@@ -19,6 +18,7 @@ from hdms_platform.outbox.models import OutboxEvent
 from hdms_platform.testing.tokens import make_access_token
 
 from .conftest import png_bytes
+from .factories import AttachmentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,13 +128,7 @@ def test_a_customer_gets_503_not_a_guess_when_ticket_service_is_down(ticket_id, 
 
 
 def test_processing_twice_finishes_once(ticket_id):
-    attachment = Attachment.objects.create(
-        ticket_id=ticket_id,
-        owner_id=uuid.uuid4(),
-        filename="a.txt",
-        mime="text/plain",
-        storage_key=default_storage.save(f"attachments/{ticket_id}/x", ContentFile(b"hi")),
-    )
+    attachment = AttachmentFactory(ticket_id=ticket_id)
     results = [services.attachment_process(attachment_id=attachment.id) for _ in range(2)]
     assert [r.status for r in results] == ["ready", "ready"]
     assert OutboxEvent.objects.filter(type="attachment.ready").count() == 1

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from prometheus_client import REGISTRY
 
-from apps.tickets import events, selectors
+from apps.tickets import caching, events
 from hdms_platform.outbox.models import OutboxEvent
 from hdms_platform.outbox.relay import relay_batch
 
@@ -40,7 +40,7 @@ def test_detail_is_served_from_the_cache_after_the_first_read(actors, ticket, dj
     with django_assert_max_num_queries(0):
         assert client.get(f"/api/v1/tickets/{ticket.id}/").json()["subject"] == ticket.subject
     assert (_delta(before, "ticket_detail_miss"), _delta(before, "ticket_detail_hit")) == (1, 1)
-    assert cache.get(selectors.detail_key(ticket.id))["id"] == str(ticket.id)
+    assert cache.get(caching.detail_key(ticket.id))["id"] == str(ticket.id)
 
 
 def test_the_cached_detail_still_applies_the_access_rule(actors, ticket):
@@ -100,7 +100,7 @@ def test_an_entry_cached_before_an_outage_is_dropped_by_the_relay_once_redis_is_
     assert relay_batch(publish=events.publish).failed == 1  # Redis still down: the event waits
     settings.CACHES = healthy
     assert client.get(f"/api/v1/tickets/{ticket.id}/").json()["subject"] == ticket.subject  # stale, for now
-    result = relay_batch(publish=lambda e: (events.invalidate_strictly(e["ticket_id"]), published.append(e)))
+    result = relay_batch(publish=lambda e: (caching.invalidate_strictly(e["ticket_id"]), published.append(e)))
     assert result.published == 1 and published[0]["type"] == "ticket.updated"
     assert client.get(f"/api/v1/tickets/{ticket.id}/").json()["subject"] == "Changed during the outage"
     assert OutboxEvent.objects.get().attempts == 2

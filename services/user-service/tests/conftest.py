@@ -3,7 +3,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import User
 
-PASSWORD = "correct-horse-battery-9"
+from .factories import PASSWORD, UserFactory
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def api():
 @pytest.fixture
 def make_user(db):
     def make(email: str = "alice@example.com", roles=("customer",), password: str = PASSWORD) -> User:
-        return User.objects.create_user(email, password, roles=list(roles))
+        return UserFactory(email=email, password=password, roles=list(roles))
 
     return make
 

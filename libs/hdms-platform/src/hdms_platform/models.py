@@ -1,6 +1,34 @@
+import uuid
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+
+
+class UUIDModel(models.Model):
+    """A UUID primary key made by the application: ids travel between services and in URLs, and
+    a sequence would tell a caller how many rows there are and which ids exist."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class CreatedModel(UUIDModel):
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class TimestampedModel(CreatedModel):
+    """`updated_at` is set by the services that change a row (they know when a change is real)."""
+
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
 
 
 class RateCounter(models.Model):

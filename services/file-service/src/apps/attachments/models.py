@@ -1,10 +1,9 @@
-import uuid
-
 from django.db import models
-from django.utils import timezone
+
+from hdms_platform.models import TimestampedModel
 
 
-class Attachment(models.Model):
+class Attachment(TimestampedModel):
     class Status(models.TextChoices):
         PENDING = "pending"
         PROCESSING = "processing"
@@ -17,7 +16,6 @@ class Attachment(models.Model):
         ARCHIVE = "archive"
         OTHER = "other"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     ticket_id = models.UUIDField()
     owner_id = models.UUIDField()
     type = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OTHER)
@@ -30,8 +28,6 @@ class Attachment(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     rejection_reason = models.CharField(max_length=200, blank=True, default="")
     processing_attempts = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "attachments_attachment"

@@ -13,26 +13,9 @@ from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
 
 from . import selectors, services
 from .models import Ticket
+from .representations import TicketOutput, serialize_ticket
 
 ORDERINGS = ("updated_at", "-updated_at", "created_at", "-created_at", "number", "-number", "priority", "-priority")
-
-
-class TicketOutput(serializers.Serializer):
-    id = serializers.UUIDField()
-    number = serializers.IntegerField()
-    reference = serializers.CharField()
-    subject = serializers.CharField()
-    description = serializers.CharField()
-    status = serializers.ChoiceField(choices=Ticket.Status.choices)
-    priority = serializers.ChoiceField(choices=Ticket.Priority.choices)
-    requester_id = serializers.UUIDField()
-    assignee_id = serializers.UUIDField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-
-def serialize_ticket(ticket: Ticket) -> dict:
-    return dict(TicketOutput(ticket).data)
 
 
 class CommentOutput(serializers.Serializer):
@@ -136,7 +119,7 @@ class TicketDetailApi(APIView):
 
     @extend_schema(responses={200: TicketOutput}, summary="One ticket (cached); 404 also when not yours")
     def get(self, request, ticket_id):
-        return Response(selectors.ticket_detail(user=request.user, ticket_id=ticket_id, serialize=serialize_ticket))
+        return Response(selectors.ticket_detail(user=request.user, ticket_id=ticket_id))
 
     @extend_schema(request=TicketUpdateInput, responses={200: TicketOutput}, summary="Edit subject, description, priority")
     def patch(self, request, ticket_id):

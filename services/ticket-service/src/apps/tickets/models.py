@@ -1,12 +1,12 @@
-import uuid
-
 from django.db import models
 from django.utils import timezone
+
+from hdms_platform.models import CreatedModel, TimestampedModel
 
 NUMBER_SEQUENCE = "tickets_ticket_number_seq"
 
 
-class Ticket(models.Model):
+class Ticket(TimestampedModel):
     class Status(models.TextChoices):
         OPEN = "open"
         PENDING = "pending"
@@ -19,7 +19,6 @@ class Ticket(models.Model):
         HIGH = "high"
         URGENT = "urgent"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Human-readable number from a PostgreSQL sequence: gap-free enough, race-free, no locking.
     number = models.BigIntegerField(
         unique=True, editable=False, db_default=models.Func(models.Value(NUMBER_SEQUENCE), function="nextval")
@@ -30,8 +29,6 @@ class Ticket(models.Model):
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
     requester_id = models.UUIDField()
     assignee_id = models.UUIDField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "tickets_ticket"
@@ -47,13 +44,11 @@ class Ticket(models.Model):
         return f"HD-{self.number:06d}"
 
 
-class Comment(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class Comment(CreatedModel):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
     author_id = models.UUIDField()
     body = models.TextField()
     is_internal = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         db_table = "tickets_comment"

@@ -7,20 +7,18 @@ ask `GET /api/v1/tickets/<id>/` with the user's own token) and to cached rows al
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 
-from django.core.cache import cache
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from hdms_platform import errors
 from hdms_platform.auth import TokenUser
 from hdms_platform.cache import TTL, get_or_load
 
+from . import caching
 from .models import Comment, History, Ticket
+from .representations import serialize_ticket
 
-LIST_GENERATION_KEY = "tickets:list:generation"
 PRIORITY_RANK = {p: rank for rank, p in enumerate(Ticket.Priority.values)}
 
 
@@ -45,30 +43,14 @@ def ticket_get(*, user: TokenUser, ticket_id: uuid.UUID, queryset: QuerySet[Tick
     return ticket
 
 
-def detail_key(ticket_id: uuid.UUID | str) -> str:
-    return f"tickets:detail:{ticket_id}"
-
-
-def list_generation() -> str:
-    """A random token that every ticket write replaces: list keys embed it, so one write retires
-    every cached list page at once. Random, not a counter, so an evicted token can never come
-    back with an old value and resurrect stale pages."""
-    token = cache.get(LIST_GENERATION_KEY)
-    if token is None:
-        token = uuid.uuid4().hex
-        if not cache.add(LIST_GENERATION_KEY, token, timeout=int(TTL.LONG)):
-            token = cache.get(LIST_GENERATION_KEY) or token
-    return token
-
-
-def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID, serialize) -> dict:
+def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID) -> dict:
     def load():
         ticket = Ticket.objects.filter(pk=ticket_id).first()
         if ticket is None:
             raise errors.NotFound("No such ticket.")
-        return serialize(ticket)
+        return serialize_ticket(ticket)
 
-    row = get_or_load(detail_key(ticket_id), ttl=TTL.SHORT, load=load, name="ticket_detail")
+    row = get_or_load(caching.detail_key(ticket_id), ttl=TTL.SHORT, load=load, name="ticket_detail")
     if not _allowed(user, row):
         raise errors.NotFound("No such ticket.")
     return row
@@ -99,9 +81,7 @@ def ticket_queryset(*, user: TokenUser, filters: dict) -> QuerySet[Ticket]:
 
 def ticket_list_page(*, user: TokenUser, filters: dict, page_key: str, load) -> dict:
     """One list page, cache-aside under the current list generation and the caller's scope."""
-    scope = access_scope(user).get("requester_id", "staff")
-    digest = hashlib.sha256(json.dumps([filters, page_key], sort_keys=True, default=str).encode()).hexdigest()[:32]
-    key = f"tickets:list:{list_generation()}:{scope}:{digest}"
+    key = caching.list_key(scope=access_scope(user).get("requester_id", "staff"), filters=filters, page_key=page_key)
     return get_or_load(key, ttl=TTL.SHORT, load=load, name="ticket_list")
 
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from hdms_platform import audit, errors
 from hdms_platform.auth import TokenUser
-from hdms_platform.cache import TTL
 from hdms_platform.events import Comment as CommentPayload
 from hdms_platform.events import CommentAddedData, FieldChange, TicketCreatedData, TicketUpdatedData
 from hdms_platform.outbox.services import outbox_write
 
+from . import caching
 from .models import Comment, History, Ticket
-from .selectors import LIST_GENERATION_KEY, detail_key, ticket_get, visible_tickets
+from .selectors import ticket_get, visible_tickets
 
 Status = Ticket.Status
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -37,20 +36,6 @@ CUSTOMER_TRANSITIONS = frozenset(
 )
 # A reply from the requester puts a ticket waiting on them (or resolved) back in the agents' queue.
 REOPENED_BY_CUSTOMER_REPLY = frozenset({Status.PENDING, Status.RESOLVED})
-
-
-def invalidate(ticket_id: uuid.UUID | str) -> None:
-    """Drop the ticket's detail entry and retire every cached list page (best effort)."""
-    cache.delete(detail_key(ticket_id))
-    cache.set(LIST_GENERATION_KEY, uuid.uuid4().hex, timeout=int(TTL.LONG))
-
-
-def _invalidate_around_commit(ticket_id: uuid.UUID) -> None:
-    # Now, so reads inside this transaction are fresh; again after the commit, so a reader that
-    # loaded the old row between the two cannot leave it cached. The outbox relay drops them a
-    # third time, strictly, once Redis answers (see events.publish).
-    invalidate(ticket_id)
-    transaction.on_commit(lambda: invalidate(ticket_id))
 
 
 def _locked(user: TokenUser, ticket_id: uuid.UUID) -> Ticket:
@@ -80,7 +65,7 @@ def _record(ticket: Ticket, actor: TokenUser, changes: dict[str, tuple]) -> None
             updated_at=now.isoformat(),
         ),
     )
-    _invalidate_around_commit(ticket.id)
+    caching.invalidate_around_commit(ticket.id)
 
 
 def _apply(ticket: Ticket, actor: TokenUser, values: dict) -> Ticket:
@@ -122,7 +107,7 @@ def ticket_create(
                 actor_id=str(actor.id),
             ),
         )
-        _invalidate_around_commit(ticket.id)
+        caching.invalidate_around_commit(ticket.id)
     return ticket
 
 
@@ -206,5 +191,5 @@ def comment_add(*, actor: TokenUser, ticket_id: uuid.UUID, body: str, is_interna
         else:
             ticket.updated_at = comment.created_at
             ticket.save(update_fields=["updated_at"])
-            _invalidate_around_commit(ticket.id)
+            caching.invalidate_around_commit(ticket.id)
     return comment

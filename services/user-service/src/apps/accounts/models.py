@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from hdms_platform.auth import ROLES
+from hdms_platform.models import CreatedModel
 
 
 class UserManager(BaseUserManager["User"]):
@@ -45,18 +46,16 @@ class User(AbstractBaseUser):
         return self.email
 
 
-class Session(models.Model):
+class Session(CreatedModel):
     """A refresh token's server side. The token itself is never stored, only its SHA-256.
 
     Each refresh rotates the token into a new Session of the same `family`; presenting a
     rotated (revoked) token again revokes the whole family.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
     token_hash = models.CharField(max_length=64, unique=True)
     family = models.UUIDField(default=uuid.uuid4, db_index=True)
-    created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True, default="")
