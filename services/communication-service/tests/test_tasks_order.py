@@ -25,7 +25,15 @@ def numbered(ticket_id, seq: int, source: str) -> dict:
         "ticket_id": str(ticket_id),
         "audience": "everyone",
         "occurred_at": "2026-01-01T00:00:00Z",
-        "data": {"n": seq},
+        "data": {
+            "comment": {
+                "id": str(uuid.uuid4()),
+                "author_id": str(uuid.uuid4()),
+                "body": f"number {seq}",
+                "is_internal": False,
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+        },  # comment.added's contract
         "source": source,
         "source_seq": seq,
     }

@@ -30,7 +30,15 @@ def event(ticket_id, audience="everyone", kind="comment.added"):
         "ticket_id": str(ticket_id),
         "audience": audience,
         "occurred_at": "2026-01-01T00:00:00Z",
-        "data": {"body": "hi"},
+        "data": {
+            "comment": {
+                "id": str(uuid.uuid4()),
+                "author_id": str(uuid.uuid4()),
+                "body": "hi",
+                "is_internal": False,
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+        },  # comment.added's contract
     }
 
 

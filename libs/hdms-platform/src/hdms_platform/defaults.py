@@ -102,6 +102,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 10**9
 
 
-def celery_settings() -> dict:
+def celery_settings() -> dict[str, Any]:
     """The CELERY_* settings above, for a Celery app configured without Django (the beat)."""
     return {name: value for name, value in globals().items() if name.startswith("CELERY_")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from typeguard import TypeCheckError, check_type
 
@@ -98,7 +98,7 @@ class TicketEvent(TypedDict):
     ticket_id: str
     audience: Audience
     occurred_at: str
-    data: dict
+    data: dict[str, Any]
     seq: NotRequired[int]  # set by communication-service: the replay cursor
     source: NotRequired[str]  # set by the relay: the service whose outbox published it
     source_seq: NotRequired[int]  # set by the relay: that source's publishing order, 1, 2, 3...
@@ -143,11 +143,11 @@ def ticket_group(ticket_id: uuid.UUID | str) -> str:
     return f"ticket.{ticket_id}"
 
 
-def group_message(event: TicketEvent) -> dict:
+def group_message(event: TicketEvent) -> dict[str, Any]:
     """The channel-layer message that carries an event to TicketConsumer.ticket_event."""
     return {"type": "ticket.event", "event": event}
 
 
-def presence_message(event: PresenceEvent) -> dict:
+def presence_message(event: PresenceEvent) -> dict[str, Any]:
     """The channel-layer message that carries presence to TicketConsumer.presence_changed."""
     return {"type": "presence.changed", "event": event}

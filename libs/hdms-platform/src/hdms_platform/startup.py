@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.wsgi import WSGIHandler
 
 
 def _check() -> None:
@@ -19,7 +24,7 @@ def _check() -> None:
         raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg}" for e in errors))
 
 
-def wsgi_application():
+def wsgi_application() -> WSGIHandler:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
     _check()
     from django.core.wsgi import get_wsgi_application
@@ -34,7 +39,7 @@ def settings_module() -> str:
     return f"core.settings.{env.choice('HDMS_SETTINGS', ('dev', 'test', 'prod', 'bench'))}"
 
 
-def asgi_http_application():
+def asgi_http_application() -> ASGIHandler:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
     _check()
     from django.core.asgi import get_asgi_application

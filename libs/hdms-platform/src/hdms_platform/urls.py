@@ -2,14 +2,14 @@
 service's audit log (`api/v1/audit/<service>/`, admins) and its Prometheus metrics (`metrics`)."""
 
 from django.conf import settings
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .audit_api import AuditListApi
 from .metrics import metrics_view
 
 
-def platform_urls() -> list:
+def platform_urls() -> list[URLPattern | URLResolver]:
     return [
         path("", include("hdms_platform.health.urls")),
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import F
@@ -41,7 +41,8 @@ class RelayResult:
 def configured_publisher() -> Publisher:
     from django.conf import settings
 
-    return import_string(settings.HDMS_OUTBOX_PUBLISHER)
+    publisher: Publisher = import_string(settings.HDMS_OUTBOX_PUBLISHER)
+    return publisher
 
 
 def relay_batch(*, publish: Publisher, limit: int = 100) -> RelayResult:
@@ -126,7 +127,7 @@ def oldest_pending_age() -> float | None:
     return None if oldest is None else (timezone.now() - oldest).total_seconds()
 
 
-def lag() -> dict:
+def lag() -> dict[str, Any]:
     """The relay's lag, readiness' `lag` probe (HDMS_LAG_PROBE): the oldest unpublished event's age
     and how many wait."""
     age = oldest_pending_age()
