@@ -28,11 +28,11 @@ class AccessUnavailable(errors.Unavailable):
     """ticket-service did not give an answer (down, timing out, or failing)."""
 
 
-def _key(user: TokenUser, ticket_id) -> str:
+def _key(user: TokenUser, ticket_id: uuid.UUID | str) -> str:
     return f"access:ticket:{user.id}:{ticket_id}"
 
 
-def _request(user: TokenUser, ticket_id) -> tuple[str, dict]:
+def _request(user: TokenUser, ticket_id: uuid.UUID | str) -> tuple[str, dict[str, str]]:
     headers = {"Authorization": f"Bearer {user.token}"}
     request_id = current_request_id()
     if request_id:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 TAG = "hdms"
 
 
 @register(TAG)
-def check_databases(app_configs=None, **kwargs):
-    errors = []
+def check_databases(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     expected = tuple(getattr(settings, "HDMS_PGBOUNCER", ("", 0)))
     for alias, db in settings.DATABASES.items():
         host, port = db.get("HOST", ""), str(db.get("PORT", ""))
@@ -53,8 +55,8 @@ def check_databases(app_configs=None, **kwargs):
 
 
 @register(TAG)
-def check_redis_roles(app_configs=None, **kwargs):
-    errors = []
+def check_redis_roles(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     roles = getattr(settings, "HDMS_REDIS_ROLES", ("cache",))
     location = settings.CACHES.get("default", {}).get("LOCATION", "")
     if "cache" in roles and not str(location).startswith(("redis://", "rediss://")):

@@ -52,6 +52,7 @@ def hit(limit: Limit, subject: str) -> int:
             [limit.key(subject), limit.expires_at()],
         )
         (count,) = cursor.fetchone()
+        count = int(count)
         if random.randrange(PURGE_ONE_IN) == 0:
             cursor.execute(f"DELETE FROM {table} WHERE expires_at < now()")
     return count

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +27,7 @@ logger = logging.getLogger("hdms.retention")
 TASK = "hdms.retention"
 
 
-def delete_in_batches(queryset: QuerySet, batch: int | None = None) -> int:
+def delete_in_batches(queryset: QuerySet[Any], batch: int | None = None) -> int:
     """Delete what `queryset` selects, at most `batch` rows per transaction; returns how many."""
     batch = batch or settings.RETENTION_BATCH_SIZE
     model = queryset.model

@@ -1,5 +1,7 @@
 """OpenAPI (drf-spectacular) description of the platform's bearer-token authentication."""
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -7,7 +9,7 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
     target_class = "hdms_platform.auth.AccessTokenAuthentication"
     name = "accessToken"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256, from user-service /api/v1/auth/login/)"}
 
 
@@ -52,7 +54,7 @@ URI_TOO_LONG = {
 }
 
 
-def document_errors(result, generator, request, public):
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Postprocessing hook: every operation documents the JSON error model for the errors it can
     answer, so clients (and schemathesis' conformance checks) know every status code's body."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA

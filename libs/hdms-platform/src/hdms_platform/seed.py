@@ -4,6 +4,7 @@ users in user-service own the tickets in ticket-service and the files in file-se
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -27,7 +28,7 @@ TICKETS = {
 class SeedCommand(BaseCommand):
     help = "Load a few development records idempotently (refuses production settings)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if settings.SETTINGS_MODULE.endswith(".prod") or not (settings.DEBUG or settings.SETTINGS_MODULE.endswith(".test")):
             raise CommandError("seed_dev_data refuses to run with production settings")
         with transaction.atomic():

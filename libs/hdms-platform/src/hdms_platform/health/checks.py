@@ -16,9 +16,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils.module_loading import import_string
@@ -62,7 +65,7 @@ def check_cache() -> None:
 _broker_client = None
 
 
-def broker_client():
+def broker_client() -> redis.Redis:
     """A plain Redis client on the broker role, bounded, shared by this process' checks."""
     import redis
 
@@ -100,7 +103,7 @@ def check_channel_layer() -> None:
     asyncio.run(round_trip())
 
 
-def check_lag() -> dict:
+def check_lag() -> dict[str, Any]:
     """How far behind this service's background pipeline is: settings.HDMS_LAG_PROBE returns
     `lag_seconds` (and counts); over READINESS_LAG_SECONDS the answer is `degraded`. Never a
     failure: a lagging relay or events worker is no reason to take the service out of rotation, and
@@ -122,7 +125,7 @@ CHECKS = {
 }
 
 
-def _timed(check) -> dict:
+def _timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     """One check, in a pool thread. Whatever database connection it opened is closed when it ends:
     no request signal cleans up these long-lived threads, and a connection kept there goes stale
     when PgBouncer restarts, failing that thread's next probe."""
@@ -140,7 +143,7 @@ def _timed(check) -> dict:
         connections.close_all()
 
 
-def run_readiness(names: list[str], deadline: float = DEADLINE_SECONDS) -> dict[str, dict]:
+def run_readiness(names: list[str], deadline: float = DEADLINE_SECONDS) -> dict[str, dict[str, Any]]:
     started = time.monotonic()
     futures = {name: _pool.submit(_timed, CHECKS[name]) for name in names}
     results = {}

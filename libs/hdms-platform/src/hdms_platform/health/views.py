@@ -1,7 +1,8 @@
 import logging
+from typing import Any
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -12,13 +13,13 @@ logger = logging.getLogger("hdms.health")
 
 @never_cache
 @require_GET
-def live(request):
+def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "service": settings.HDMS_SERVICE})
 
 
 @never_cache
 @require_GET
-def ready(request):
+def ready(request: HttpRequest) -> JsonResponse:
     """200 `ok`, 200 `degraded` (the background pipeline lags: still serving), or 503 `fail`."""
     checks = run_readiness(list(settings.HDMS_READINESS))
     for name, result in checks.items():
@@ -29,7 +30,7 @@ def ready(request):
             result["error"] = "unavailable"
     failed = sorted(name for name, result in checks.items() if not result["ok"])
     degraded = any(result.get("degraded") for result in checks.values())
-    body = {
+    body: dict[str, Any] = {
         "status": "fail" if failed else "degraded" if degraded else "ok",
         "service": settings.HDMS_SERVICE,
         "checks": checks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -16,7 +17,9 @@ from ..retention import delete_in_batches
 from .models import OutboxEvent
 
 
-def outbox_write(*, type: EventType, ticket_id: uuid.UUID, data: Mapping, audience: Audience = "everyone") -> OutboxEvent:
+def outbox_write(
+    *, type: EventType, ticket_id: uuid.UUID, data: Mapping[str, Any], audience: Audience = "everyone"
+) -> OutboxEvent:
     """Record an event. Must run inside the transaction that makes the change (so both or neither
     land). `data` must match the type's contract (hdms_platform.events.EVENT_DATA): a payload that
     does not raises ContractError and the change is not made, rather than consumers getting it."""

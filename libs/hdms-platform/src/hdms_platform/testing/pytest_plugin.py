@@ -8,9 +8,9 @@ uses them as they are and rolls every test back; nothing is created or left behi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -51,13 +51,13 @@ def caller() -> Callable[..., Caller]:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup():
+def django_db_setup() -> Iterator[None]:
     """Use the stack's already-migrated databases (through PgBouncer); never create test databases."""
     yield
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(settings):
+def _isolated_cache(settings: Any) -> None:
     """A per-test cache key prefix on the real Redis, so tests never see each other's keys."""
     default = {**settings.CACHES["default"]}
     default["KEY_PREFIX"] = f"{default['KEY_PREFIX']}:test:{uuid.uuid4().hex[:8]}"

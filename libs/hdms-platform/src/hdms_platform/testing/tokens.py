@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import jwt
 
@@ -17,7 +18,7 @@ def make_access_token(
     email: str = "t@hdms.test",
     expires_in: int = 300,
     key: str | None = None,
-    **overrides,
+    **overrides: Any,
 ) -> str:
     now = int(time.time())
     claims = {

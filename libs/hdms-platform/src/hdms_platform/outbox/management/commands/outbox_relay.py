@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from hdms_platform import metrics
 from hdms_platform.outbox.relay import configured_publisher, oldest_pending_age, pending_count, relay_batch, run_forever
@@ -13,7 +14,7 @@ from hdms_platform.outbox.relay import configured_publisher, oldest_pending_age,
 class Command(BaseCommand):
     help = "Publish pending outbox events (settings.HDMS_OUTBOX_PUBLISHER), retrying until they are sent."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="publish what is pending now, then exit")
         parser.add_argument("--poll-interval", type=float, default=0.1)
         parser.add_argument(
@@ -23,7 +24,7 @@ class Command(BaseCommand):
             help="health check: exit 1 if the oldest unpublished event is older than this",
         )
 
-    def handle(self, *args, once: bool, poll_interval: float, check_lag: float | None, **options):
+    def handle(self, *args: Any, once: bool, poll_interval: float, check_lag: float | None, **options: Any) -> None:
         if check_lag is not None:
             lag = oldest_pending_age()
             self.stdout.write(f"oldest unpublished event: {'none' if lag is None else f'{lag:.1f}s old'}")
