@@ -50,7 +50,7 @@ def events_lag() -> dict:
     return {"lag_seconds": round(max(lag, 0.0), 1), "queued": queued, "parked": parked}
 
 
-def _occurred_at(message: bytes):
+def _occurred_at(message: bytes | str):
     """When the event in a queued Celery message occurred (its `occurred_at`); None if it is not one."""
     try:
         envelope = json.loads(message)
