@@ -92,7 +92,7 @@ def test_a_gap_is_first_asked_for_again_then_reported_and_what_came_after_is_sto
     gap = EventGap.objects.get(source=source)
     assert (gap.first_missing, gap.last_missing) == (2, 3)
     late = numbered(ticket, 2, source)  # arriving after all: stored (late), not lost
-    assert [row.payload["data"] for row in services.event_ingest(late)] == [{"n": 2}]
+    assert [row.payload["data"]["comment"]["body"] for row in services.event_ingest(late)] == ["number 2"]
 
 
 def test_a_gap_filled_by_the_resent_events_leaves_nothing_to_report(settings, source):

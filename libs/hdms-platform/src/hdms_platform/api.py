@@ -7,6 +7,7 @@ Every 4xx/5xx body: {"error": {"code": "...", "message": "...", "fields": {"name
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -20,9 +21,10 @@ from django.db import (
     ProgrammingError,
     connection,
 )
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -45,14 +47,14 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "unavailable"
 
 
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    body: dict[str, dict] = {"error": {"code": code, "message": message}}
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    body: dict[str, dict[str, Any]] = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
     return body
 
 
-def _flatten(detail) -> dict[str, list[str]]:
+def _flatten(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out = {}
         for key, value in detail.items():
@@ -81,7 +83,7 @@ def _connection_lost() -> bool:
         return True
 
 
-def _as_drf(error: errors.DomainError, context) -> exceptions.APIException:
+def _as_drf(error: errors.DomainError, context: dict[str, Any]) -> exceptions.APIException:
     """The one mapping from the project's errors to DRF's, whose handler renders the error model."""
     if isinstance(error, errors.Invalid):
         return exceptions.ValidationError(error.fields)
@@ -104,7 +106,7 @@ def _as_drf(error: errors.DomainError, context) -> exceptions.APIException:
     return drf
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, errors.DomainError):
         exc = _as_drf(exc, context)
     elif isinstance(exc, Http404):
@@ -151,19 +153,19 @@ def json_error(status_code: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 
-def handler404(request, exception=None):
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return json_error(404, "not_found", "Not found.")
 
 
-def handler500(request):
+def handler500(request: HttpRequest) -> JsonResponse:
     return json_error(500, "server_error", "Internal error.")
 
 
-def handler400(request, exception=None):
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return json_error(400, "bad_request", "Bad request.")
 
 
-def handler403(request, exception=None):
+def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return json_error(403, "permission_denied", "Permission denied.")
 
 
@@ -175,10 +177,10 @@ class Pagination(PageNumberPagination):
     max_page_size = 100
 
 
-def client_address(request) -> str:
+def client_address(request: HttpRequest | Request) -> str:
     """The caller's address: the peer address, or with TRUSTED_PROXY_COUNT = N (REST_FRAMEWORK's
     NUM_PROXIES) the N-th X-Forwarded-For entry from the right, the one our own proxy appended."""
-    return BaseThrottle().get_ident(request)
+    return BaseThrottle().get_ident(request)  # type: ignore[arg-type]  # reads only META, which both have
 
 
 class PayloadTooLarge(exceptions.APIException):

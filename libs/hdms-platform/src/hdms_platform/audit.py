@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextvars
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,6 +27,10 @@ from .api import client_address
 from .logging import request_id_var
 from .models import AuditEntry
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
+
 client_address_var: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="")
 TABLE = AuditEntry._meta.db_table
 SUCCESS, FAILURE, DENIED = AuditEntry.Outcome.SUCCESS, AuditEntry.Outcome.FAILURE, AuditEntry.Outcome.DENIED
@@ -33,10 +39,10 @@ SUCCESS, FAILURE, DENIED = AuditEntry.Outcome.SUCCESS, AuditEntry.Outcome.FAILUR
 class AuditContextMiddleware:
     """Remembers the request's client address (the trusted-proxy rule) for the entries it causes."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         token = client_address_var.set(client_address(request)[:64])
         try:
             return self.get_response(request)
@@ -50,7 +56,7 @@ def record(
     actor_id: uuid.UUID | str | None = None,
     target: tuple[str, object] = ("", ""),
     outcome: str = SUCCESS,
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
     address: str | None = None,
 ) -> AuditEntry:
     request_id = request_id_var.get()
@@ -67,7 +73,7 @@ def record(
     )
 
 
-def purge(*, older_than_days: int, batch: int = 5000, actor_id=None) -> int:
+def purge(*, older_than_days: int, batch: int = 5000, actor_id: uuid.UUID | str | None = None) -> int:
     """Delete entries older than the retention, a batch per transaction; a purge that deleted
     anything is recorded."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
@@ -81,7 +87,7 @@ def purge(*, older_than_days: int, batch: int = 5000, actor_id=None) -> int:
                 f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} WHERE occurred_at < %s ORDER BY id LIMIT %s)",
                 [cutoff, batch],
             )
-            count = cursor.rowcount
+            count = int(cursor.rowcount)
             cursor.execute(f"REVOKE DELETE ON {TABLE} FROM CURRENT_USER")
         deleted += count
         if count < batch:

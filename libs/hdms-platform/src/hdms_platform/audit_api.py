@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .api import Pagination
@@ -11,7 +16,7 @@ from .auth import IsAdmin
 from .models import AuditEntry
 
 
-class AuditEntryOutput(serializers.ModelSerializer):
+class AuditEntryOutput(serializers.ModelSerializer[AuditEntry]):
     class Meta:
         model = AuditEntry
         fields = [
@@ -28,7 +33,7 @@ class AuditEntryOutput(serializers.ModelSerializer):
         ]
 
 
-class AuditFilters(serializers.Serializer):
+class AuditFilters(serializers.Serializer[dict[str, Any]]):
     actor = serializers.UUIDField(required=False)
     action = serializers.CharField(max_length=64, required=False, help_text="exact, or a prefix ending in '.' (auth.)")
     target_type = serializers.CharField(max_length=32, required=False)
@@ -38,7 +43,7 @@ class AuditFilters(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
 
 
-def audit_entries(filters: dict):
+def audit_entries(filters: dict[str, Any]) -> QuerySet[AuditEntry]:
     entries = AuditEntry.objects.order_by("-occurred_at", "-id")
     if "actor" in filters:
         entries = entries.filter(actor_id=filters["actor"])
@@ -59,9 +64,9 @@ class AuditListApi(APIView):
     pagination_class = Pagination
 
     @extend_schema(parameters=[AuditFilters], responses={200: AuditEntryOutput(many=True)}, summary="Audit log (admins)")
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         filters = AuditFilters(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = Pagination()
-        page = paginator.paginate_queryset(audit_entries(filters.validated_data), request, view=self)
+        page: list[AuditEntry] | None = paginator.paginate_queryset(audit_entries(filters.validated_data), request, view=self)
         return paginator.get_paginated_response(AuditEntryOutput(page, many=True).data)

@@ -14,6 +14,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
 import jwt
 from django.conf import settings
@@ -23,6 +24,11 @@ from rest_framework import authentication, exceptions, permissions
 from . import errors
 from .env import Env
 from .env import env as default_env
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 ALGORITHM = "RS256"
 ISSUER = "hdms-user-service"
@@ -81,13 +87,14 @@ class TokenUser:
 
 
 @lru_cache(maxsize=4)
-def _loaded_public_key(pem: str):
+def _loaded_public_key(pem: str) -> RSAPublicKey:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    return load_pem_public_key(pem.encode())
+    # RS256: any other kind of key fails every verification in jwt.decode (401 token_invalid).
+    return cast("RSAPublicKey", load_pem_public_key(pem.encode()))
 
 
-def decode_access_token(token: str) -> dict:
+def decode_access_token(token: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
             token,
@@ -157,7 +164,7 @@ def user_from_token(token: str) -> TokenUser:
     return user
 
 
-def _user_from_claims(claims: dict, token: str) -> TokenUser:
+def _user_from_claims(claims: dict[str, Any], token: str) -> TokenUser:
     try:
         user_id = uuid.UUID(claims["sub"])
     except (ValueError, TypeError):
@@ -169,7 +176,7 @@ def _user_from_claims(claims: dict, token: str) -> TokenUser:
 class AccessTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[TokenUser, str] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
@@ -182,7 +189,7 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from None
         return user, token.strip()
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="hdms"'
 
 
@@ -191,12 +198,12 @@ class IsStaffMember(permissions.BasePermission):
 
     message = "Only agents and admins may do this."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(getattr(request.user, "is_staff_member", False))
 
 
 class IsAdmin(permissions.BasePermission):
     message = "Only admins may do this."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(getattr(request.user, "is_admin", False))

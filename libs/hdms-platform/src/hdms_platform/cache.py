@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from enum import IntEnum
+from typing import Any
 
 from django_redis.serializers.json import JSONSerializer
 
@@ -37,7 +39,7 @@ class DegradedCacheCounter(logging.Handler):
         CACHE_ERRORS.labels("ignored").inc()
 
 
-def get_or_load(key: str, *, ttl: TTL, load, name: str):
+def get_or_load(key: str, *, ttl: TTL, load: Callable[[], Any], name: str) -> Any:
     """Cache-aside read: the cached value, or `load()` stored under `key` for the policy's TTL.
 
     Counts a hit or a miss of policy `name` (hdms_cache_requests_total). With Redis down, get()
@@ -55,7 +57,7 @@ def get_or_load(key: str, *, ttl: TTL, load, name: str):
     return value
 
 
-class SafeJSONSerializer(JSONSerializer):
+class SafeJSONSerializer(JSONSerializer):  # type: ignore[misc]  # django-redis ships no types
     """JSON in, JSON out: nothing read from Redis is ever unpickled (Django's and django-redis'
     default is pickle, so anyone able to write a cache key could run code in every service).
 
@@ -63,7 +65,7 @@ class SafeJSONSerializer(JSONSerializer):
     logged and counted, instead of failing the request.
     """
 
-    def loads(self, value: bytes):
+    def loads(self, value: bytes) -> Any:
         try:
             return json.loads(value.decode())
         except (UnicodeDecodeError, ValueError):

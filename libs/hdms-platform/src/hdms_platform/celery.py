@@ -8,9 +8,11 @@ task metrics (hdms_platform.metrics) and writes one access-log line per task.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import time
+from typing import Any
 
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
@@ -23,7 +25,7 @@ from .startup import settings_module
 REQUEST_ID_HEADER = "hdms_request_id"
 
 
-class RequeueingTask(Task):
+class RequeueingTask(Task):  # type: ignore[misc]  # celery ships no types
     """Every HDMS task's base class (make_app's task_cls).
 
     Celery's `retry` raises Reject(requeue=False) when it cannot publish the retry message, which
@@ -31,7 +33,7 @@ class RequeueingTask(Task):
     event that way). Here it is requeued instead, and if even that fails the message stays
     unacknowledged and the broker hands it out again after the visibility timeout. Never dropped."""
 
-    def retry(self, *args, **kwargs):
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().retry(*args, **kwargs)
         except Reject as rejected:
@@ -65,7 +67,7 @@ def _keep_connections() -> None:
     signals.task_postrun.connect(close_old_connections, weak=False)
 
 
-def keep_connection_for_max_age(**kwargs) -> None:
+def keep_connection_for_max_age(**kwargs: Any) -> None:
     from django.db import connections
 
     from .env import env
@@ -73,7 +75,7 @@ def keep_connection_for_max_age(**kwargs) -> None:
     connections["default"].settings_dict["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", 60, min_value=0)
 
 
-def close_old_connections(**kwargs) -> None:
+def close_old_connections(**kwargs: Any) -> None:
     """What Django runs at each request's start and end: drop connections unusable or too old."""
     from django.db import close_old_connections as close
 
@@ -81,21 +83,21 @@ def close_old_connections(**kwargs) -> None:
 
 
 def _carry_request_ids() -> None:
-    tokens: dict[str, tuple[object, float]] = {}
+    tokens: dict[str, tuple[contextvars.Token[str] | None, float]] = {}
 
     @signals.before_task_publish.connect(weak=False)
-    def _stamp(headers=None, **kwargs):
+    def _stamp(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
         request_id = current_request_id()
         if request_id and headers is not None:
             headers.setdefault(REQUEST_ID_HEADER, request_id)
 
     @signals.task_prerun.connect(weak=False)
-    def _enter(task_id=None, task=None, **kwargs):
+    def _enter(task_id: str = "", task: Any = None, **kwargs: Any) -> None:
         incoming = getattr(task.request, REQUEST_ID_HEADER, None) or (task.request.headers or {}).get(REQUEST_ID_HEADER)
         tokens[task_id] = (request_id_var.set(valid_request_id(incoming)), time.perf_counter())
 
     @signals.task_postrun.connect(weak=False)
-    def _leave(task_id=None, task=None, state=None, **kwargs):
+    def _leave(task_id: str = "", task: Any = None, state: str | None = None, **kwargs: Any) -> None:
         token, started = tokens.pop(task_id, (None, time.perf_counter()))
         if access_logger.isEnabledFor(logging.INFO):
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -118,7 +120,7 @@ INGEST_EVENT_TASK = "hdms.communication.ingest_event"
 RESEND_EVENTS_TASK = "hdms.outbox.resend"
 
 
-def send(app: Celery, task: str, args: list, service: str) -> None:
+def send(app: Celery, task: str, args: list[Any], service: str) -> None:
     """Send one task to a service's queue, once (no retry: the caller's outbox retries); raises when
     the broker is unreachable.
 

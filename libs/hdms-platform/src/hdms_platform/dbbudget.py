@@ -22,12 +22,17 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.db import OperationalError
 from django.db.backends.signals import connection_created
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 logger = logging.getLogger("hdms.db")
 _deadline: ContextVar[float | None] = ContextVar("hdms_db_deadline", default=None)
@@ -45,7 +50,7 @@ class _Watch:
 
     __slots__ = ("deadline", "lock", "raw", "state")
 
-    def __init__(self, deadline: float, raw):
+    def __init__(self, deadline: float, raw: Any) -> None:
         self.deadline, self.raw, self.lock, self.state = deadline, raw, threading.Lock(), "running"
 
 
@@ -58,7 +63,7 @@ class _Watchdog:
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def watch(self, deadline: float, raw) -> _Watch:
+    def watch(self, deadline: float, raw: Any) -> _Watch:
         watch = _Watch(deadline, raw)
         with self._cond:
             heapq.heappush(self._heap, (deadline, next(self._order), watch))
@@ -95,7 +100,7 @@ class _Watchdog:
                     _interrupt(watch.raw)
 
 
-def _interrupt(raw) -> None:
+def _interrupt(raw: Any) -> None:
     """End the query now. A cancel first, which PgBouncer forwards to the server running it (so the
     server stops too); but PgBouncer 1.18 ignores a cancel for a query still queued for a server
     connection (measured: it waited on until `query_wait_timeout`), so the client's socket is then
@@ -115,7 +120,7 @@ def _interrupt(raw) -> None:
 _WATCHDOG = _Watchdog()
 
 
-def _bounded(execute, sql, params, many, context):
+def _bounded(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     deadline = _deadline.get()
     if deadline is None or sql.lstrip()[:9].upper().startswith(TRANSACTION_CONTROL):
         return execute(sql, params, many, context)
@@ -133,7 +138,7 @@ def _bounded(execute, sql, params, many, context):
     return result
 
 
-def _install(sender, connection, **kwargs) -> None:
+def _install(sender: Any, connection: Any, **kwargs: Any) -> None:
     if _bounded not in connection.execute_wrappers:
         connection.execute_wrappers.append(_bounded)
 
@@ -147,13 +152,13 @@ class DatabaseBudgetMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
         token = _deadline.set(time.monotonic() + settings.DB_REQUEST_BUDGET_SECONDS)
@@ -162,7 +167,7 @@ class DatabaseBudgetMiddleware:
         finally:
             _deadline.reset(token)
 
-    async def _acall(self, request):
+    async def _acall(self, request: HttpRequest) -> Any:
         token = _deadline.set(time.monotonic() + settings.DB_REQUEST_BUDGET_SECONDS)
         try:
             return await self.get_response(request)

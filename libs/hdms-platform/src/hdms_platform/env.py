@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from decouple import Config, RepositoryEmpty, RepositoryEnv
@@ -49,27 +50,27 @@ class Env:
         self._config = config
         self.base_dir = base_dir or Path.cwd()
 
-    def path(self, name: str, default=REQUIRED) -> Path:
+    def path(self, name: str, default: Any = REQUIRED) -> Path:
         """A file or folder path; a relative one starts from `base_dir`."""
         value = Path(self.str(name, default))
         return value if value.is_absolute() else self.base_dir / value
 
-    def _raw(self, name: str, default, expects: str) -> str | None:
-        value = self._config.get(name, default="")
+    def _raw(self, name: str, default: Any, expects: str) -> str | None:
+        value = builtins.str(self._config.get(name, default=""))
         if value == "":
             if default is REQUIRED:
                 raise ImproperlyConfigured(f"{name} is required ({expects}); set it in the environment or .env")
             return None
         return value
 
-    def str(self, name: str, default=REQUIRED) -> str:
+    def str(self, name: str, default: Any = REQUIRED) -> str:
         value = self._raw(name, default, "a string")
-        return default if value is None else value
+        return builtins.str(default) if value is None else value
 
     def int(
         self,
         name: builtins.str,
-        default=REQUIRED,
+        default: Any = REQUIRED,
         *,
         min_value: builtins.int | None = None,
         max_value: builtins.int | None = None,
@@ -81,7 +82,7 @@ class Env:
         )
         value = self._raw(name, default, expects)
         if value is None:
-            return default
+            return builtins.int(default)
         try:
             number = int(value)
         except ValueError:
@@ -93,7 +94,7 @@ class Env:
     def float(
         self,
         name: builtins.str,
-        default=REQUIRED,
+        default: Any = REQUIRED,
         *,
         min_value: builtins.float | None = None,
         max_value: builtins.float | None = None,
@@ -105,7 +106,7 @@ class Env:
         )
         value = self._raw(name, default, expects)
         if value is None:
-            return default
+            return builtins.float(default)
         try:
             number = float(value)
         except ValueError:
@@ -114,13 +115,13 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be {expects}, got {value}")
         return number
 
-    def port(self, name: builtins.str, default=REQUIRED) -> builtins.int:
+    def port(self, name: builtins.str, default: Any = REQUIRED) -> builtins.int:
         return self.int(name, default, min_value=1, max_value=65535)
 
-    def bool(self, name: builtins.str, default=REQUIRED) -> builtins.bool:
+    def bool(self, name: builtins.str, default: Any = REQUIRED) -> builtins.bool:
         value = self._raw(name, default, "true or false")
         if value is None:
-            return default
+            return builtins.bool(default)
         lowered = value.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:
             return True
@@ -128,16 +129,16 @@ class Env:
             return False
         raise ImproperlyConfigured(f"{name} must be true or false, got {value!r}")
 
-    def list(self, name: builtins.str, default=REQUIRED) -> builtins.list[builtins.str]:
+    def list(self, name: builtins.str, default: Any = REQUIRED) -> builtins.list[builtins.str]:
         value = self._raw(name, default, "a comma-separated list")
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: builtins.str, choices: tuple[builtins.str, ...], default=REQUIRED) -> builtins.str:
+    def choice(self, name: builtins.str, choices: tuple[builtins.str, ...], default: Any = REQUIRED) -> builtins.str:
         value = self._raw(name, default, f"one of {', '.join(choices)}")
         if value is None:
-            return default
+            return builtins.str(default)
         if value not in choices:
             raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value

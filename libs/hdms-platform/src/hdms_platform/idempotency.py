@@ -20,7 +20,9 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -28,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .models import IdempotencyRecord
@@ -53,11 +56,11 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 
 
 class _Refused(Exception):
-    def __init__(self, response):
+    def __init__(self, response: Response) -> None:
         self.response = response
 
 
-def fingerprint(request) -> str:
+def fingerprint(request: Request) -> str:
     """What makes two requests 'the same': method, path and body (for uploads, each file's name,
     size and content hash, not the bytes). A JSON body that is not an object is taken as it is."""
     body = request.data
@@ -67,7 +70,7 @@ def fingerprint(request) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _file_identity(upload: UploadedFile) -> list:
+def _file_identity(upload: UploadedFile[Any]) -> list[object]:
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
@@ -75,17 +78,18 @@ def _file_identity(upload: UploadedFile) -> list:
     return [upload.name, upload.size, digest.hexdigest()]
 
 
-def idempotent(view_method):
+def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
     """For a DRF view's create method: honour Idempotency-Key (see the module's docstring)."""
 
     @functools.wraps(view_method)
-    def wrapper(view, request, *args, **kwargs):
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get(HEADER)
         if key is None:
             return view_method(view, request, *args, **kwargs)
         if not _VALID_KEY.match(key):
             raise ValidationError({HEADER: ["Use 1 to 255 printable ASCII characters without spaces (a UUID, say)."]})
-        user_id, digest = request.user.id, fingerprint(request)
+        user_id: Any = request.user.id  # a TokenUser's UUID: only authenticated views are idempotent
+        digest = fingerprint(request)
         for _ in range(2):  # a second pass only after dropping an expired row of the same key
             try:
                 with transaction.atomic():
@@ -119,7 +123,7 @@ class _KeyTaken(Exception):
     pass
 
 
-def _claim(user_id, key: str, digest: str) -> IdempotencyRecord:
+def _claim(user_id: Any, key: str, digest: str) -> IdempotencyRecord:
     try:
         with transaction.atomic():  # a savepoint: a duplicate key leaves the outer transaction usable
             return IdempotencyRecord.objects.create(user_id=user_id, key=key, fingerprint=digest)

@@ -14,8 +14,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,7 +48,7 @@ class JsonFormatter(_LibraryJsonFormatter):
     """One JSON object per line: ts (UTC, ISO 8601), level, logger, message, request_id, and any
     `extra=` fields of the call (the access log's method, route, status...)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(
             "%(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"levelname": "level", "name": "logger"},
@@ -50,7 +56,7 @@ class JsonFormatter(_LibraryJsonFormatter):
         )
 
 
-def _user_id(request) -> str | None:
+def _user_id(request: HttpRequest) -> str | None:
     user_id = getattr(getattr(request, "user", None), "id", None)  # DRF sets `user` once authenticated
     return str(user_id) if user_id else None
 
@@ -61,15 +67,15 @@ class RequestIdMiddleware:
     header, a query string or a body, so never a token or a password). Prometheus' scrapes of
     /metrics are counted in the metrics, not logged."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         request_id = valid_request_id(request.headers.get("X-Request-ID"))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         try:
-            request.request_id = request_id
+            request.request_id = request_id  # type: ignore[attr-defined]  # read by views and the audit log
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
             from .metrics import route_of
@@ -103,10 +109,10 @@ class WebSocketRequestId:
     """ASGI middleware: a socket's log lines carry the id of its handshake (X-Request-ID from the
     gateway or client, else a fresh one), and the handshake is logged like a request."""
 
-    def __init__(self, app):
+    def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])

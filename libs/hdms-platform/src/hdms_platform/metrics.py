@@ -18,11 +18,18 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -94,10 +101,10 @@ def _forget_dead_processes(directory: Path) -> None:
     for path in directory.glob("gauge_live*.db"):
         match = _LIVE_FILE.match(path.name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
-            mark_process_dead(int(match.group(1)), str(directory))
+            mark_process_dead(int(match.group(1)), str(directory))  # type: ignore[no-untyped-call]
 
 
-def registry(*extra) -> CollectorRegistry:
+def registry(*extra: Collector) -> CollectorRegistry:
     """What one export shows: every process of this program, plus collectors evaluated at scrape time."""
     directory = multiprocess_dir()
     if directory is None:
@@ -106,7 +113,7 @@ def registry(*extra) -> CollectorRegistry:
     else:
         _forget_dead_processes(directory)
         combined = CollectorRegistry()
-        MultiProcessCollector(combined, str(directory))
+        MultiProcessCollector(combined, str(directory))  # type: ignore[no-untyped-call]
     for collector in extra:
         combined.register(collector)
     return combined
@@ -116,7 +123,7 @@ class _Delegate:
     def __init__(self, source: CollectorRegistry):
         self.source = source
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         return self.source.collect()
 
 
@@ -125,7 +132,7 @@ class ServiceStateCollector:
     reports, and for a service with an outbox the pending events and the age of the oldest (the
     relay's lag). A failing read makes its gauge absent, never fails the scrape."""
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         from django.apps import apps
         from django.conf import settings
 
@@ -159,7 +166,7 @@ class ServiceStateCollector:
             )
 
 
-def metrics_view(request):
+def metrics_view(request: HttpRequest) -> HttpResponseBase:
     """GET /metrics: the Prometheus text format for every worker process of this service."""
     from django.http import HttpResponse
 
@@ -184,10 +191,10 @@ class MetricsMiddleware:
     """Counts and times every request by its route template (Django's resolver match), method and
     status; a path that matched no route counts as `<unmatched>`, so scanners cannot grow the label set."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         response = self.get_response(request)
         route = route_of(request)
@@ -200,12 +207,12 @@ class MetricsMiddleware:
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_of(request) -> str:
+def route_of(request: HttpRequest) -> str:
     match = getattr(request, "resolver_match", None)
     return "/" + match.route if match is not None and match.route else "<unmatched>"
 
 
-def _time_query(execute, sql, params, many, context):
+def _time_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     alias = context["connection"].alias
     started = time.perf_counter()
     try:
@@ -217,7 +224,7 @@ def _time_query(execute, sql, params, many, context):
         DB_QUERIES.labels(alias).observe(time.perf_counter() - started)
 
 
-def instrument_connection(sender, connection, **kwargs) -> None:
+def instrument_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
     """connection_created: time every query of this connection (the wrapper list outlives reconnects)."""
     if _time_query not in connection.execute_wrappers:
         connection.execute_wrappers.append(_time_query)
@@ -227,16 +234,16 @@ class WebSocketMetrics:
     """ASGI middleware around the socket application: open connections, messages each way, closes
     by code and by whom. It watches the ASGI messages, so every consumer is counted the same way."""
 
-    def __init__(self, app):
+    def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
         state = {"accepted": False, "closed": False}
 
-        async def counted_receive():
-            message = await receive()
+        async def counted_receive() -> dict[str, Any]:
+            message: dict[str, Any] = await receive()
             if message["type"] == "websocket.receive":
                 WEBSOCKET_MESSAGES.labels("in").inc()
             elif message["type"] == "websocket.disconnect" and not state["closed"]:
@@ -244,7 +251,7 @@ class WebSocketMetrics:
                 WEBSOCKET_CLOSES.labels(str(message.get("code", 1005)), "client").inc()
             return message
 
-        async def counted_send(message):
+        async def counted_send(message: dict[str, Any]) -> None:
             kind = message["type"]
             if kind == "websocket.accept" and not state["accepted"]:
                 state["accepted"] = True
@@ -271,15 +278,15 @@ def install_celery_signals() -> None:
     started: dict[str, float] = {}
 
     @signals.worker_init.connect(weak=False)
-    def _serve(**kwargs):
+    def _serve(**kwargs: Any) -> None:
         serve()
 
     @signals.task_prerun.connect(weak=False)
-    def _start(task_id=None, **kwargs):
+    def _start(task_id: str = "", **kwargs: Any) -> None:
         started[task_id] = time.perf_counter()
 
     @signals.task_postrun.connect(weak=False)
-    def _finish(task_id=None, task=None, state=None, **kwargs):
+    def _finish(task_id: str = "", task: Any = None, state: str | None = None, **kwargs: Any) -> None:
         began = started.pop(task_id, None)
         if began is not None:
             TASK_DURATION.labels(task.name).observe(time.perf_counter() - began)
@@ -287,9 +294,9 @@ def install_celery_signals() -> None:
             TASKS.labels(task.name, "succeeded").inc()
 
     @signals.task_failure.connect(weak=False)
-    def _failed(sender=None, **kwargs):
+    def _failed(sender: Any = None, **kwargs: Any) -> None:
         TASKS.labels(sender.name, "failed").inc()
 
     @signals.task_retry.connect(weak=False)
-    def _retried(sender=None, **kwargs):
+    def _retried(sender: Any = None, **kwargs: Any) -> None:
         TASKS.labels(sender.name, "retried").inc()

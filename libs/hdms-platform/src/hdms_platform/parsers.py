@@ -6,6 +6,9 @@ Its own module: DRF reads the setting while `rest_framework.views` is imported, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions
@@ -16,7 +19,7 @@ class StrictJSONParser(JSONParser):
     """JSON, minus what PostgreSQL cannot store: a NUL (\\u0000) or an unpaired surrogate anywhere
     in a key or a string is a 400 naming the problem, not a 500 from the database."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
@@ -25,7 +28,7 @@ class StrictJSONParser(JSONParser):
         return data
 
 
-def _check_storable(value, depth: int = 0) -> None:
+def _check_storable(value: object, depth: int = 0) -> None:
     if depth > 64:
         raise exceptions.ParseError("JSON nested deeper than 64 levels.")
     if isinstance(value, str):
@@ -48,24 +51,25 @@ class _NamedUploadsParser(DjangoMultiPartParser):
     """Django drops a file part whose name sanitises to nothing ("..", "/"), which reads as "no
     file was submitted"; keep the file and let the service give it a safe name instead."""
 
-    def sanitize_file_name(self, file_name):
+    def sanitize_file_name(self, file_name: str) -> str | None:
         return super().sanitize_file_name(file_name) or "attachment"
 
 
 class MultiPartUploadParser(MultiPartParser):
     """multipart/form-data uploads: DRF's parser with the naming rule above."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
-        request = parser_context["request"]
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
+        context = parser_context or {}
+        request = context["request"]
         meta = {**request.META, "CONTENT_TYPE": media_type}
         try:
-            data, files = _NamedUploadsParser(meta, stream, request.upload_handlers, get_encoding(parser_context)).parse()
+            data, files = _NamedUploadsParser(meta, stream, request.upload_handlers, get_encoding(context)).parse()
         except MultiPartParserError as exc:
             raise exceptions.ParseError(f"Multipart form parse error - {exc}") from None
         return DataAndFiles(data, files)
 
 
-def get_encoding(parser_context) -> str:
+def get_encoding(parser_context: Mapping[str, Any]) -> str:
     from django.conf import settings
 
-    return parser_context.get("encoding", settings.DEFAULT_CHARSET)
+    return str(parser_context.get("encoding", settings.DEFAULT_CHARSET))

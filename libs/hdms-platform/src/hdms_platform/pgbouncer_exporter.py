@@ -18,10 +18,12 @@ HDMS_METRICS_HOST (listen address, default loopback).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .env import env
 
@@ -43,16 +45,16 @@ STATS_COUNTERS = {  # column -> (name, help, scale to base units)
 
 
 class PgBouncerCollector:
-    def __init__(self, **connect):
+    def __init__(self, **connect: Any) -> None:
         self.connect = connect
 
-    def _rows(self, conn, command: str) -> list[dict]:
+    def _rows(self, conn: psycopg.Connection[Any], command: str) -> list[dict[str, Any]]:
         with conn.cursor() as cur:
             cur.execute(command)
-            names = [c.name for c in cur.description]
+            names = [c.name for c in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         started = time.perf_counter()
         up = GaugeMetricFamily("pgbouncer_up", "1 when PgBouncer's admin console answered this scrape")
         try:
@@ -76,10 +78,10 @@ class PgBouncerCollector:
             maxwait.add_metric([row["database"], row["user"]], float(row["maxwait"]) + float(row.get("maxwait_us") or 0) / 1e6)
         yield maxwait
         for column, (name, text, scale) in STATS_COUNTERS.items():
-            family = CounterMetricFamily(f"pgbouncer_{name}", text, labels=["database"])
+            counter = CounterMetricFamily(f"pgbouncer_{name}", text, labels=["database"])
             for row in stats:
-                family.add_metric([row["database"]], float(row[column]) * scale)
-            yield family
+                counter.add_metric([row["database"]], float(row[column]) * scale)
+            yield counter
         yield GaugeMetricFamily("pgbouncer_exporter_scrape_seconds", "Time this scrape took", value=time.perf_counter() - started)
 
 
