@@ -24,7 +24,13 @@ def test_bench_smoke_runs_every_scenario(tmp_dir):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     figures = json.loads(output.with_suffix(".json").read_text())
     django = figures["django"]
-    runs = [*django["read"]["32"].values(), *django["floor"].values(), *django["list"].values()]
+    runs = [
+        *django["read"]["32"].values(),
+        *django["floor"].values(),
+        *django["list"].values(),
+        figures["mixed"]["mixed"],
+        figures["mixed"]["bare"],
+    ]
     failed = [run for run in runs if not run["rps"] or run["errors"]]
     assert not failed, f"{failed}\n{result.stdout[-3000:]}"
     assert figures["fanout"]["deliveries"] > 0 and figures["fanout"]["lost"] == 0

@@ -15,7 +15,7 @@ def test_every_event_a_ticket_goes_through_matches_its_contract(stack_env):
     desk = Helpdesk(stack_env)
     customer, agent = desk.customer(), desk.agent()
     ticket = desk.ticket(customer, "Contracts")
-    response = desk.call("ticket", "PATCH", f"/api/v1/tickets/{ticket['id']}/", agent, json={"status": "pending"})
+    response = desk.call("ticket", "POST", f"/api/v1/tickets/{ticket['id']}/transition/", agent, json={"status": "pending"})
     assert response.status_code == 200, response.text
     desk.comment(customer, ticket["id"], "It smells of toner.")
     desk.comment(agent, ticket["id"], "Staff only: order a new one.", internal=True)
