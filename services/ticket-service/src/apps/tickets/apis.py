@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hdms_platform.api import Pagination
+from hdms_platform.cache import TTL, get_or_load
 from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
 
-from . import selectors, services
+from . import caching, selectors, services
 from .models import Ticket
 from .representations import TicketOutput, serialize_ticket
 
@@ -87,11 +88,13 @@ class TicketListCreateApi(APIView):
         filters.is_valid(raise_exception=True)
         values = {k: (sorted(v) if isinstance(v, set) else v) for k, v in filters.validated_data.items()}
         page_key = [request.get_host(), request.query_params.get("page", "1"), request.query_params.get("page_size", "")]
-        body = selectors.ticket_list_page(
-            user=request.user,
-            filters=values,
-            page_key=str(page_key),
+        # What is cached is this HTTP page (its links name the host and page), so the view caches it.
+        scope = selectors.access_scope(request.user).get("requester_id", "staff")
+        body = get_or_load(
+            caching.list_key(scope=scope, filters=values, page_key=str(page_key)),
+            ttl=TTL.SHORT,
             load=lambda: _paginate(request, self, selectors.ticket_queryset(user=request.user, filters=values), TicketOutput),
+            name="ticket_list",
         )
         return Response(body)
 

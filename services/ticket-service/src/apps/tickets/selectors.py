@@ -79,12 +79,6 @@ def ticket_queryset(*, user: TokenUser, filters: dict) -> QuerySet[Ticket]:
     return tickets.order_by(ordering, "-number")
 
 
-def ticket_list_page(*, user: TokenUser, filters: dict, page_key: str, load) -> dict:
-    """One list page, cache-aside under the current list generation and the caller's scope."""
-    key = caching.list_key(scope=access_scope(user).get("requester_id", "staff"), filters=filters, page_key=page_key)
-    return get_or_load(key, ttl=TTL.SHORT, load=load, name="ticket_list")
-
-
 def comment_list(*, user: TokenUser, ticket_id: uuid.UUID) -> QuerySet[Comment]:
     """A ticket's comments; internal notes only for agents and admins."""
     ticket = ticket_get(user=user, ticket_id=ticket_id)
