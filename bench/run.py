@@ -567,12 +567,12 @@ class Bench:
         )
         return result
 
-    def celery(self) -> dict:
+    def celery_client(self):
+        """A plain Celery client on the bench stack's broker role (JSON, the role's key prefix)."""
         from celery import Celery
 
         from hdms_platform.settings import REDIS_KEY_PREFIX  # after HDMS_ENV_FILE names the bench stack
 
-        tasks = 100 if self.args.smoke else 1000
         broker = f"redis://hdms-broker:{self.values['REDIS_BROKER_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"
         app = Celery("bench", broker=broker, backend=broker)
         prefix = {"global_keyprefix": REDIS_KEY_PREFIX["broker"]}
@@ -583,6 +583,11 @@ class Bench:
             broker_transport_options=prefix,
             result_backend_transport_options=prefix,
         )
+        return app
+
+    def celery(self) -> dict:
+        tasks = 100 if self.args.smoke else 1000
+        app = self.celery_client()
         begin = time.monotonic()
         results = [app.send_task("hdms.file.ping", args=[str(i)], queue="hdms.file") for i in range(tasks)]
         for result in results:
@@ -598,6 +603,76 @@ class Bench:
             f"celery: {tasks} no-op tasks in {elapsed:.1f}s = {out['per_second']:.0f}/s ({out['per_process']:.0f}/s per worker process)"
         )
         return out
+
+    def celery_settings(self) -> list[dict]:
+        """No-op tasks/s of ONE worker process under each setting, side by side: a file-service
+        worker (production settings and signal handlers) with concurrency 1 on a queue of its own,
+        fed by one client as fast as it sends; the rate is tasks / time until the queue and the
+        broker's unacknowledged set are both empty (polled every 5 ms)."""
+        import redis
+
+        from hdms_platform.settings import REDIS_KEY_PREFIX
+
+        tasks = 200 if self.args.smoke else 3000
+        variants = [
+            ("production: prefork, acks late, prefetch 1", "prefork", "acks_late", 1),
+            ("prefork, acks late, prefetch 16", "prefork", "acks_late", 16),
+            ("prefork, acks early, prefetch 1", "prefork", "acks_early", 1),
+            ("prefork, acks early, prefetch 16", "prefork", "acks_early", 16),
+            ("solo pool (no child process), acks late, prefetch 16", "solo", "acks_late", 16),
+        ]
+        prefix = REDIS_KEY_PREFIX["broker"]
+        client = redis.Redis.from_url(
+            f"redis://hdms-broker:{self.values['REDIS_BROKER_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"
+        )
+        app = self.celery_client()
+
+        def drained(queue: str) -> bool:
+            return client.llen(f"{prefix}{queue}") == 0 and client.hlen(f"{prefix}unacked") == 0
+
+        def wait_drained(queue: str, timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while not drained(queue):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"celery bench: queue {queue} not drained within {timeout:.0f}s")
+                time.sleep(0.005)
+
+        rows = []
+        for index, (label, pool, mode, prefetch) in enumerate(variants):
+            queue, task = f"hdms.bench.{index}", f"bench.noop.{mode}"
+            argv = [
+                str(REPO / ".venv" / "bin" / "celery"), "-A", "core", "worker", "--loglevel", "WARNING", "--pool", pool,
+                "--concurrency", "1", "--prefetch-multiplier", str(prefetch), "--queues", queue,
+                "--hostname", f"bench{index}@%h", "--without-mingle", "--without-gossip", "--include", "bench_noop",
+            ]  # fmt: skip
+            metrics_dir = self.state / f"metrics-bench{index}"
+            metrics_dir.mkdir(exist_ok=True)
+            env = {
+                **os.environ,
+                "HDMS_SETTINGS": "prod",
+                "PYTHONPATH": f"{REPO / 'bench'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            }
+            with open(self.state / f"celery-bench{index}.log", "ab") as log_file:
+                worker = subprocess.Popen(
+                    argv, cwd=REPO / "services" / "file-service" / "src", env=env, start_new_session=True,
+                    stdout=log_file, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            try:
+                app.send_task(task, queue=queue)  # the worker is up and warm once this one is gone
+                wait_drained(queue, 120)
+                begin = time.monotonic()
+                for _ in range(tasks):
+                    app.send_task(task, queue=queue)
+                sent = time.monotonic() - begin
+                wait_drained(queue, 300)
+                elapsed = time.monotonic() - begin
+            finally:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=30)
+            rows.append({"label": label, "tasks": tasks, "seconds": elapsed, "per_second": tasks / elapsed, "send_seconds": sent})
+            log(f"celery {label}: {tasks / elapsed:.0f} tasks/s per process (sending took {sent:.1f}s)")
+        return rows
 
     def uploads(self) -> dict:
         import httpx
@@ -694,7 +769,7 @@ def chart(results: dict, path: Path) -> None:
 
 def report(results: dict, args, output: Path) -> None:
     d, f, c, u, mem = results["django"], results["fanout"], results["celery"], results["uploads"], results["memory"]
-    e, m = results["events"], results["mixed"]
+    e, m, cs = results["events"], results["mixed"], results["celery_settings"]
     r32, r512 = d["read"][32], d["read"][512]
     chart_path = output.with_suffix(".png")
     chart(results, chart_path)
@@ -733,11 +808,12 @@ def report(results: dict, args, output: Path) -> None:
         f"| fan-out p99 < 100 ms with 0 lost | p99 {f['p99']:.1f} ms, {f['lost']} lost | {verdict(f['p99'] < 100 and f['lost'] == 0)} |",
         f"| upload -> ready p95 < 500 ms | {u['p95']:.0f} ms | {verdict(u['p95'] < 500)} |",
         "",
-        "Where a target is not met, the likely causes (reasoned from the setup, not separately measured):",
-        "- **cached detail vs bare view**: a cache hit still verifies an RS256 signature (a public-key",
-        "  operation per request), runs DRF's request/response cycle and makes one Redis round-trip; the",
-        "  bare view does none of these. Caching verified tokens for their remaining lifetime, or EdDSA",
-        "  keys, are the levers; neither is done yet.",
+        "Where a target is not met, what is known of why:",
+        "- **cached detail vs bare view** (profiled with py-spy): verified tokens are now kept per process",
+        "  until they expire, so the RS256 check is gone from a hit; what is left is DRF's dispatch and one",
+        "  Redis round trip per request, the round trip dominating the wall time on 2 cores shared with wrk",
+        "  and Redis. Fewer round trips per hit (a per-process copy kept coherent by Redis' client-side",
+        "  caching), not less Python, is the next lever; not built.",
         "- **fan-out**: one Python client process holds all 1,000 sockets and shares the 2 cores with the",
         "  two uvicorn workers it measures; nothing was lost, the latency is queueing on a saturated CPU.",
         "- **upload -> ready**: 20 simultaneous uploads meet 2 worker processes, so the last ones queue",
@@ -830,6 +906,17 @@ def report(results: dict, args, output: Path) -> None:
         "hop (the upload enqueues on commit; the outbox relay is the safety net), hashing, Pillow verification",
         "and the thumbnail, with two worker processes for twenty simultaneous uploads.",
         "",
+        "### One worker process, no-op tasks, by setting",
+        "",
+        "A file-service worker with the production settings and signal handlers (metrics, access log,",
+        "request ids, connection upkeep) at concurrency 1 on a queue of its own; one client sends",
+        f"{cs[0]['tasks']} tasks without results as fast as it can; tasks/s until the queue and the broker's",
+        "unacknowledged set are empty. Only the pool, the prefetch and the task's acknowledgement differ.",
+        "",
+        "| setting | tasks/s per process |",
+        "|---|---:|",
+        *[f"| {r['label']} | {r['per_second']:.0f} |" for r in cs],
+        "",
         "## Resident memory (process group: master + workers)",
         "",
         "| process | at rest | under load (peak) |",
@@ -878,6 +965,7 @@ def main(argv: list[str] | None = None) -> int:
         results["fanout"] = bench.fanout()
         results["events"] = bench.events_pipeline()
         results["celery"] = bench.celery()
+        results["celery_settings"] = bench.celery_settings()
         results["uploads"] = bench.uploads()
     finally:
         bench.stop()

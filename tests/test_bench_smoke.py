@@ -36,6 +36,7 @@ def test_bench_smoke_runs_every_scenario(tmp_dir):
     assert figures["fanout"]["deliveries"] > 0 and figures["fanout"]["lost"] == 0
     assert figures["uploads"]["ready"] == figures["uploads"]["count"] == 20
     assert figures["celery"]["per_second"] > 0
+    assert len(figures["celery_settings"]) == 5 and all(row["per_second"] > 0 for row in figures["celery_settings"])
     events = figures["events"]  # outbox row -> relay -> events worker -> socket
     assert events["burst_received"] == events["burst"] and events["steady_lost"] == 0 and events["per_second"] > 0
     assert output.with_suffix(".png").stat().st_size > 0 and "## Targets" in output.read_text()
