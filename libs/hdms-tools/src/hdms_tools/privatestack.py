@@ -44,12 +44,17 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def stack_variables() -> set[str]:
+    """What could point a program at some stack: every variable `.env.example` names, and a Django
+    settings module."""
+    return {*read_env_file(EXAMPLE), "DJANGO_SETTINGS_MODULE"}
+
+
 def scrub_environment() -> None:
-    """Drop from this process' environment every variable `.env.example` names (and a Django
-    settings module): a private stack must not inherit a developer's stack's ports or secrets."""
-    for key in read_env_file(EXAMPLE):
+    """Drop them from this process' environment: a private stack must not inherit a developer's
+    stack's ports or secrets."""
+    for key in stack_variables():
         os.environ.pop(key, None)
-    os.environ.pop("DJANGO_SETTINGS_MODULE", None)
 
 
 class PrivateStack:
@@ -79,7 +84,8 @@ class PrivateStack:
     def environ(self, **extra: str) -> dict[str, str]:
         """The environment the stack's commands run in: this process' without any stack's
         variables, plus this stack's env file."""
-        scrubbed = {k: v for k, v in os.environ.items() if k not in read_env_file(EXAMPLE) and k != "DJANGO_SETTINGS_MODULE"}
+        dropped = stack_variables()  # once: not a read of .env.example per variable of the environment
+        scrubbed = {k: v for k, v in os.environ.items() if k not in dropped}
         return {**scrubbed, "HDMS_ENV_FILE": str(self.env_file), "PYTHONPATH": PYTHONPATH, **extra}
 
     def activate(self) -> None:
