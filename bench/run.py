@@ -44,6 +44,7 @@ from hdms_tools.stack import REPO, find_postgres_bindir, wait_until
 PY = str(REPO / ".venv" / "bin" / "python")
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
 WEB_WORKERS, WEB_THREADS, CELERY_CONCURRENCY = 2, 4, 2
+FANOUT_CLIENTS = 2  # processes holding the fan-out subscribers (bench/fanout_client.py)
 
 
 def log(message: str) -> None:
@@ -78,6 +79,37 @@ def group_rss_mb(pid: int) -> float:
         except (OSError, AttributeError):
             continue
     return total / 1024
+
+
+def build_channel_layer(config: dict):
+    """The channel layer the settings name, built outside Django (the bench is not a Django process)."""
+    from django.utils.module_loading import import_string
+
+    return import_string(config["BACKEND"])(**config.get("CONFIG", {}))
+
+
+class ProcessCpu:
+    """CPU seconds used by a process and its children (a server's master + workers) from now on."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.start = self._total()
+
+    def _total(self) -> float:
+        total, todo, tick = 0.0, [self.pid], os.sysconf("SC_CLK_TCK")
+        while todo:
+            current = todo.pop()
+            try:
+                fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+                for task in Path(f"/proc/{current}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return total
+
+    def seconds(self) -> float:
+        return self._total() - self.start
 
 
 class Sampler:
@@ -168,10 +200,10 @@ class Bench:
         )
         self.stack.activate()
         self.state, self.env_file, self.values = self.stack.root, self.stack.env_file, self.stack.values
-        extra = free_ports(3)  # the three side-by-side ticket-service instances
+        extra = free_ports(4)  # the three side-by-side ticket-service instances, the list-layer socket server
         self.ports = {
             **{s: int(self.values[f"{s.upper()}_SERVICE_PORT"]) for s in services},
-            **dict(zip(("cached", "pooled", "direct"), extra, strict=True)),
+            **dict(zip(("cached", "pooled", "direct", "lists"), extra, strict=True)),
         }
         self.instances: dict[str, subprocess.Popen] = {}
 
@@ -210,10 +242,26 @@ class Bench:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        # communication-service as the stack runs it, on the list layer (the alternative to pub/sub);
+        # imported here: hdms_platform reads its env file on import, which activate() has now set
+        from hdms_tools.processes import commands
+        from hdms_tools.stack import Config
+
+        argv = [*commands(Config.load())["communication"][0]]
+        argv[argv.index("--port") + 1] = str(self.ports["lists"])
+        self.instances["lists"] = subprocess.Popen(
+            argv,
+            cwd=REPO / "services" / "communication-service" / "src",
+            env={**os.environ, "HDMS_SETTINGS": "bench", "HDMS_BENCH_CHANNEL_LAYER": "lists"},
+            stdout=open(self.state / "lists.log", "ab"),  # noqa: SIM115 - the child owns it until stop()
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         for name in variants:
             wait_until(
                 lambda name=name: self.get(name, "/bench/bare/").status_code == 200, what=f"ticket-service ({name})", timeout=60
             )
+        wait_until(lambda: self.get("lists", "/health/live").status_code == 200, what="communication-service (lists)", timeout=60)
         tickets, comments = (200, 2) if self.args.smoke else (5000, 3)
         log(f"seeding {tickets} tickets with {comments} comments each")
         self.sh(
@@ -406,47 +454,52 @@ class Bench:
         return rows
 
     def fanout(self) -> dict:
-        from websockets.asyncio.client import connect
-
-        from hdms_platform.events import group_message, ticket_group
+        """The production layer (pub/sub, on the stack's communication-service) and the list layer
+        it replaced (channels_redis.core, on the bench's second instance), one after the other."""
         from hdms_platform.settings import channel_layers
 
+        lists = {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",  # as core/settings/bench.py builds it
+            "CONFIG": {
+                **channel_layers("communication")["default"]["CONFIG"],
+                "capacity": 1000,
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+        return {
+            "pubsub": self.fanout_on("communication", channel_layers("communication")["default"]),
+            "lists": self.fanout_on("lists", lists),
+        }
+
+    def fanout_on(self, server: str, layer_settings: dict) -> dict:
+        """One event published to a ticket's group, delivered to every subscriber's socket. The
+        subscribers are held by FANOUT_CLIENTS separate processes (bench/fanout_client.py), whose
+        CPU use is reported: on 2 cores they compete with the server they measure."""
+        from hdms_platform.events import group_message, ticket_group
+
         subscribers = 50 if self.args.smoke else 1000
-        # 2 events/s x 1,000 sockets = 2,000 deliveries/s, received by one Python process that shares
-        # the 2 cores with uvicorn: the client, not the server, is the first bottleneck above that.
         rate, seconds = 2 if not self.args.smoke else 10, self.args.seconds
-        url = f"ws://127.0.0.1:{self.ports['communication']}/ws/tickets/{self.ticket_id}/"
-        protocols = ["hdms", f"access_token.{self.token}"]
-        latencies: list[float] = []
-        counts = [0] * subscribers
+        url = f"ws://127.0.0.1:{self.ports[server]}/ws/tickets/{self.ticket_id}/"
+        shares = [subscribers // FANOUT_CLIENTS + (i < subscribers % FANOUT_CLIENTS) for i in range(FANOUT_CLIENTS)]
+        clients = [
+            subprocess.Popen(
+                [PY, str(REPO / "bench" / "fanout_client.py"), url, self.token, str(share)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for share in shares
+        ]
+        try:
+            for client in clients:
+                if client.stdout.readline().strip() != "ready":
+                    raise RuntimeError(f"a fan-out client exited before its sockets were open ({client.wait()})")
+            time.sleep(1.0)  # every group_add has landed
 
-        async def listen(index, ws, done):
-            while not done.is_set():
-                try:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
-                except TimeoutError:
-                    continue
-                if message.get("type") == "bench.tick":
-                    latencies.append((time.time() - message["data"]["sent_at"]) * 1000)
-                    counts[index] += 1
-
-        async def run():
-            from channels_redis.core import RedisChannelLayer
-
-            sockets = []
-            for start in range(0, subscribers, 100):  # connect in waves, as a crowd of browsers would
-                sockets += await asyncio.gather(
-                    *(
-                        connect(url, subprotocols=protocols, open_timeout=30, max_queue=None)
-                        for _ in range(start, min(subscribers, start + 100))
-                    )
-                )
-            await asyncio.sleep(1.0)  # every group_add has landed
-            done = asyncio.Event()
-            listeners = [asyncio.create_task(listen(i, ws, done)) for i, ws in enumerate(sockets)]
-            layer = RedisChannelLayer(**channel_layers("communication")["default"]["CONFIG"])
-            sent = 0
-            with Sampler(lambda: group_rss_mb(self.pid("communication"))) as rss:
+            async def publish() -> int:
+                layer = build_channel_layer(layer_settings)
+                sent = 0
                 begin = time.monotonic()
                 while time.monotonic() - begin < seconds:
                     event = {
@@ -460,30 +513,50 @@ class Bench:
                     await layer.group_send(ticket_group(self.ticket_id), group_message(event))
                     sent += 1
                     await asyncio.sleep(max(0.0, begin + sent / rate - time.monotonic()))
-                expected = sent * subscribers
-                deadline = time.monotonic() + 15  # stragglers: wait until every delivery arrived, at most 15 s
-                while sum(counts) < expected and time.monotonic() < deadline:
-                    await asyncio.sleep(0.1)
-            done.set()
-            await asyncio.gather(*listeners)
-            await asyncio.gather(*(ws.close() for ws in sockets))
-            await layer.close_pools()
-            return sent, rss.peak
+                await (layer.close_pools() if hasattr(layer, "close_pools") else layer.flush())  # list layer, pub/sub
+                return sent
 
-        sent, peak = asyncio.run(run())
-        expected = sent * subscribers
+            server_cpu = ProcessCpu(self.pid(server))
+            with Sampler(lambda: group_rss_mb(self.pid(server))) as rss:
+                begin = time.monotonic()
+                sent = asyncio.run(publish())
+                reports = []
+                for client in clients:
+                    client.stdin.write(f"sent {sent}\n")
+                    client.stdin.flush()
+                for client in clients:
+                    reports.append(json.loads(client.stdout.readline()))
+                wall = time.monotonic() - begin
+            server = server_cpu.seconds()
+        finally:
+            for client in clients:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    client.wait(timeout=20)
+                if client.poll() is None:
+                    client.kill()
+        deliveries = [(sent_at, ms) for r in reports for sent_at, ms in r["latencies"]]
+        latencies = [ms for _, ms in deliveries]
+        slowest: dict[float, float] = {}  # per event: its last delivery
+        for sent_at, ms in deliveries:
+            slowest[sent_at] = max(ms, slowest.get(sent_at, 0.0))
+        received = sum(sum(r["counts"]) for r in reports)
         result = {
             "subscribers": subscribers,
+            "clients": len(clients),
             "rate": rate,
             "events": sent,
             "deliveries": len(latencies),
-            "lost": expected - sum(counts),
+            "lost": sent * subscribers - received,
             "p50": percentile(latencies, 50),
             "p99": percentile(latencies, 99),
-            "rss": peak,
+            "rss": rss.peak,
+            "last_delivery": [round(slowest[k], 1) for k in sorted(slowest)],
+            "client_cpu": sum(r["cpu_seconds"] for r in reports) / wall,
+            "server_cpu": server / wall,
         }
         log(
-            f"fan-out {subscribers} subscribers x {sent} events: p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms  lost {result['lost']}"
+            f"fan-out ({layer_settings['BACKEND'].rsplit('.', 1)[1]}) {subscribers} subscribers x {sent} events: p50 {result['p50']:.1f} ms  p99 {result['p99']:.1f} ms  "
+            f"lost {result['lost']}; CPU: clients {result['client_cpu']:.2f} cores, server {result['server_cpu']:.2f}"
         )
         return result
 
@@ -989,11 +1062,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds-long scenarios, small data: keeps the bench from rotting")
     parser.add_argument("--seconds", type=int, default=None)
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenarios (e.g. fanout,django): print their results, write no report"
+    )
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (2 if args.smoke else 10)
     ensure_wrk()
     started = time.monotonic()
     bench = Bench(args)
+    if args.only:
+        try:
+            bench.start()
+            for name in args.only.split(","):
+                print(json.dumps({name: getattr(bench, name)()}, indent=1, default=str))
+        finally:
+            bench.stop()
+        return 0
     try:
         bench.start()
         results = {"memory": {**bench.memory_at_rest(), "cached": group_rss_mb(bench.pid("cached"))}}

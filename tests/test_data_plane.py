@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import redis
 
-from hdms_platform.settings import REDIS_DB, channel_layers
+from hdms_platform.settings import REDIS_DB
 from hdms_tools.stack import RUN_AS_DEFAULT
 
 from .conftest import db_connect
@@ -183,15 +183,17 @@ def test_three_roles_land_in_db_0_1_2(stack_env):
 
     import asyncio
 
-    from channels_redis.core import RedisChannelLayer
+    from hdms_platform.channel_layer import standalone
 
-    async def join():
-        layer = RedisChannelLayer(**channel_layers("communication")["default"]["CONFIG"])
-        await layer.group_add(f"roles-{key}", "specific.probe!x")
-        await layer.close_pools()
+    async def join() -> list[bytes]:  # pub/sub: the group is a subscription while a channel is in it
+        layer = standalone("communication")
+        channel = await layer.new_channel()
+        await layer.group_add(f"roles-{key}", channel)
+        subscribed = dbs["channels"].pubsub_channels(f"*roles-{key}*")
+        await layer.flush()
+        return subscribed
 
-    asyncio.run(join())
-    assert dbs["channels"].keys(f"channels:communication*roles-{key}*")
-    assert not dbs["cache"].keys(f"*roles-{key}*")
+    assert [c.decode() for c in asyncio.run(join())] == [f"channels:communication__group__roles-{key}"]
+    assert not dbs["cache"].keys(f"*roles-{key}*") and not dbs["channels"].keys(f"*roles-{key}*")
     # the worker declared its queue on the broker db
     assert dbs["broker"].exists("broker:_kombu.binding.hdms.file")

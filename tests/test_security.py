@@ -190,6 +190,17 @@ def test_each_redis_credential_reaches_only_its_own_keys_and_no_dangerous_comman
     assert admin.get("broker:probe") == b"queued"
 
 
+def test_pubsub_is_the_channel_roles_under_its_prefix_only(stack_env):
+    """The channel layer is Redis pub/sub, which ignores db numbers: the ACL keeps it the role's."""
+    channels = redis_client(stack_env, "channels", db=1)
+    assert channels.publish("channels:communication__group__probe", "x") == 0  # its own prefix: allowed
+    for name in ("broker:probe", "cache:probe", "probe"):  # not another role's names, nor unprefixed
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            channels.publish(name, "x")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        redis_client(stack_env, "cache", db=0).publish("channels:communication__group__probe", "forged")
+
+
 def test_the_default_user_and_the_old_shared_password_are_refused(stack_env):
     for password in (None, stack_env["REDIS_CACHE_PASSWORD"]):
         client = redis.Redis(host="127.0.0.1", port=int(stack_env["REDIS_PORT"]), password=password, socket_timeout=5)

@@ -41,11 +41,11 @@ def test_caches_prefix_version_ttl_and_bounded_sockets(make_env):
     assert cache["OPTIONS"]["IGNORE_EXCEPTIONS"] is True
 
 
-def test_channel_layer_on_db1_with_namespace_prefix(make_env):
-    config = platform.channel_layers("communication", env=make_env())["default"]["CONFIG"]
-    assert config["hosts"][0]["address"].endswith("/1")
-    assert config["prefix"] == "channels:communication"
-    assert config["capacity"] > 0 and config["expiry"] > 0
+def test_channel_layer_is_pubsub_on_the_channels_role_with_namespace_prefix(make_env):
+    layer = platform.channel_layers("communication", env=make_env())["default"]
+    assert layer["BACKEND"] == "hdms_platform.channel_layer.PubSubChannelLayer"
+    assert layer["CONFIG"]["hosts"][0]["address"].endswith("/1")
+    assert layer["CONFIG"]["prefix"] == "channels:communication"
 
 
 def test_celery_on_db2_per_service_queue_json_acks_late(monkeypatch):

@@ -160,3 +160,27 @@ async def test_a_silent_viewer_leaving_broadcasts_nothing_an_announced_one_does(
     await talker.disconnect()
     assert (await watcher.receive_json_from(timeout=3))["viewers"] == []
     await watcher.disconnect()
+
+
+async def test_group_messages_skip_the_per_message_hop_to_the_sync_thread(monkeypatch):
+    """Channels closes stale database connections before each dispatched message, in the one
+    sync thread; group messages touch no database and must not queue there (the fan-out profile)."""
+    import channels.consumer
+
+    hops = []
+    original = channels.consumer.aclose_old_connections
+
+    async def counted():
+        hops.append(1)
+        return await original()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    ticket_id = uuid.uuid4()
+    ws = communicator(ticket_id, make_access_token(roles=("agent",)))
+    assert (await ws.connect())[0]
+    assert hops, "the handshake (which reads the database) keeps the hop"
+    hops.clear()
+    row = await ingest(event(ticket_id))
+    assert (await ws.receive_json_from(timeout=3))["seq"] == row.id
+    assert hops == []
+    await ws.disconnect()

@@ -174,15 +174,17 @@ def caches(service: str, *, env: Env = default_env) -> dict[str, dict[str, Any]]
 
 
 def channel_layers(namespace: str = "communication", *, env: Env = default_env) -> dict[str, dict[str, Any]]:
-    """channels-redis on the channel-layer role (db 1).
+    """channels-redis' pub/sub layer on the channel-layer role (hdms_platform.channel_layer).
 
     The prefix is the namespace of the service whose sockets consume the groups
-    (communication-service); producers in other services publish into that namespace.
+    (communication-service); producers in other services publish into that namespace. Pub/sub
+    channels belong to the server, not to a db: the `channels:` prefix and the role's ACL
+    (`&channels:*`, config/redis/users.acl) keep them the channel-layer role's.
     """
     _check_service(namespace)
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "hdms_platform.channel_layer.PubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -195,9 +197,6 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
                     }
                 ],
                 "prefix": f"{REDIS_KEY_PREFIX['channels']}{namespace}",
-                "capacity": 1000,
-                "expiry": 60,
-                "group_expiry": 86400,
             },
         }
     }

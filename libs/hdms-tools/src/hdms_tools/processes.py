@@ -116,6 +116,8 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "5",
                 "--ws-max-size",  # a bigger client message closes the socket with 1009
                 config.get("WEBSOCKET_MAX_MESSAGE_BYTES", "16384"),
+                "--ws-per-message-deflate",  # events are small JSON: compressing each copy cost
+                "false",  # more CPU per delivery than it saved (docs/performance-profiles.md)
             ]
         else:
             argv = [

@@ -225,10 +225,9 @@ def mint_verify_token() -> str:
 
 def channels_checks() -> list[Result]:
     import websockets
-    from channels_redis.core import RedisChannelLayer
 
+    from hdms_platform.channel_layer import standalone
     from hdms_platform.events import group_message, ticket_group
-    from hdms_platform.settings import channel_layers
 
     port = env.port("COMMUNICATION_SERVICE_PORT", 8003)
 
@@ -237,7 +236,7 @@ def channels_checks() -> list[Result]:
         token = mint_verify_token()
         url = f"ws://127.0.0.1:{port}/ws/tickets/{ticket_id}/"
         async with websockets.connect(url, subprotocols=["hdms", f"access_token.{token}"], open_timeout=3) as ws:
-            layer = RedisChannelLayer(**channel_layers("communication")["default"]["CONFIG"])
+            layer = standalone("communication")
             event = {
                 "id": str(uuid.uuid4()),
                 "type": "verify.ping",
@@ -257,7 +256,7 @@ def channels_checks() -> list[Result]:
                 else:
                     raise RuntimeError("no broadcast reached the socket within 5 s")
             finally:
-                await layer.close_pools()
+                await layer.flush()
         if received.get("id") != event["id"]:
             raise RuntimeError("the socket received a different event")
         return f"broadcast on db 1 reached a WebSocket client of communication-service :{port}"

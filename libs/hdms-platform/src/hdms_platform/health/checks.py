@@ -30,7 +30,7 @@ from ..settings import REDIS_KEY_PREFIX
 
 # Import the clients once, here, in the importing thread: concurrent first imports from the
 # check threads deadlock in importlib (redis' modules import each other).
-for _module in ("redis", "redis.asyncio", "django_redis.cache", "django_redis.client", "channels_redis.core"):
+for _module in ("redis", "redis.asyncio", "django_redis.cache", "django_redis.client", "channels_redis.pubsub"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_module)
 
@@ -98,7 +98,7 @@ def check_channel_layer() -> None:
             if message.get("type") != "health.probe":
                 raise RuntimeError("channel layer delivered a different message")
         finally:
-            await layer.close_pools()
+            await layer.flush()
 
     asyncio.run(round_trip())
 
