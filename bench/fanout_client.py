@@ -47,7 +47,7 @@ async def main(url: str, token: str, count: int) -> None:
         async for raw in ws:
             received = time.time()
             message = json.loads(raw)
-            if message.get("type") == TICK:
+            if message.get("type") == TICK and not message["data"].get("warmup"):
                 sent_at = message["data"]["sent_at"]
                 latencies.append((sent_at, (received - sent_at) * 1000))
                 counts[index] += 1

@@ -59,13 +59,34 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]  # channels-redi
             self._redis, self._pubsub = redis, pubsub
 
     async def subscribe(self, channel: str) -> None:
-        """A connection idle (nothing subscribed: nobody reads it) may have died unnoticed; the
-        first subscriber starts it afresh instead of writing into a dead socket and racing the
-        reconnect (which would tell that new subscriber it lost messages it never had)."""
-        if self._pubsub is not None and not self._pubsub.subscribed:
-            async with self._lock:
-                await self._pubsub.aclose()  # back to the pool, disconnected; the next command reconnects
-        await super().subscribe(channel)
+        """The library's, except that a connection left idle (nothing subscribed: nobody reads it)
+        is started afresh by its first subscriber: it may have died unnoticed, and writing into
+        it would race the reconnect, which would tell that subscriber it lost messages."""
+        async with self._lock:
+            if channel not in self._subscribed_to:
+                self._ensure_redis()
+                self._ensure_receiver()
+                assert self._pubsub is not None
+                if not self._subscribed_to:
+                    await self._pubsub.aclose()  # back to the pool, disconnected; reconnects below
+                await self._pubsub.subscribe(channel)
+                self._subscribed_to.add(channel)
+
+    def _receive_message(self, message: dict[str, Any] | None) -> None:
+        """The library's, but a group message is decoded once and the one dict handed to every
+        local member (the library decoded it once per member: per socket per event at fan-out).
+        Consumers only read their messages."""
+        if message is None:
+            return
+        name = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
+        layer = self.channel_layer
+        if name in layer.channels:
+            layer.channels[name].put_nowait(message["data"])
+        elif name in layer.groups:
+            decoded = layer.channel_layer.deserialize(message["data"])
+            for channel in layer.groups[name]:
+                if channel in layer.channels:
+                    layer.channels[channel].put_nowait(decoded)
 
     async def _do_receiving(self) -> None:
         while True:
@@ -91,6 +112,7 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]  # channels-redi
 
 
 class _LoopLayer(RedisPubSubLoopLayer):  # type: ignore[misc]
+    channel_layer: PubSubChannelLayer
     channels: dict[str, asyncio.Queue[Any]]
     groups: dict[str, set[str]]
     _shards: list[_Shard]
@@ -128,6 +150,8 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
     def deserialize(self, message: Any) -> Any:
         if isinstance(message, ChannelLayerLost):
             raise message
+        if isinstance(message, dict):  # a group message, decoded once for all members (_receive_message)
+            return message
         return super().deserialize(message)
 
 

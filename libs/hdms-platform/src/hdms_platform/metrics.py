@@ -241,11 +241,12 @@ class WebSocketMetrics:
         if scope["type"] != "websocket":
             return await self.app(scope, receive, send)
         state = {"accepted": False, "closed": False}
+        messages_in, messages_out = WEBSOCKET_MESSAGES.labels("in"), WEBSOCKET_MESSAGES.labels("out")  # once per socket
 
         async def counted_receive() -> dict[str, Any]:
             message: dict[str, Any] = await receive()
             if message["type"] == "websocket.receive":
-                WEBSOCKET_MESSAGES.labels("in").inc()
+                messages_in.inc()
             elif message["type"] == "websocket.disconnect" and not state["closed"]:
                 state["closed"] = True
                 WEBSOCKET_CLOSES.labels(str(message.get("code", 1005)), "client").inc()
@@ -257,7 +258,7 @@ class WebSocketMetrics:
                 state["accepted"] = True
                 WEBSOCKET_OPEN.inc()
             elif kind == "websocket.send":
-                WEBSOCKET_MESSAGES.labels("out").inc()
+                messages_out.inc()
             elif kind == "websocket.close" and not state["closed"]:
                 state["closed"] = True
                 WEBSOCKET_CLOSES.labels(str(message.get("code", 1000)), "server").inc()

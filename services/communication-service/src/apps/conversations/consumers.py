@@ -30,13 +30,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from collections import OrderedDict
+from functools import partial
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
@@ -67,11 +72,43 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         """Tell the client when the channel layer fails under an open socket (a close frame with
         1013, not a dropped connection), so it knows to reconnect and replay."""
         try:
-            await super().__call__(scope, receive, send)
+            await self._serve(scope, receive, send)
         except CHANNEL_LAYER_ERRORS as exc:
             logger.warning("channel layer failed under an open socket: %s: %s", type(exc).__name__, exc)
             with contextlib.suppress(Exception):  # the client may already be gone
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "live updates interrupted"})
+
+    async def _serve(self, scope, receive, send):
+        """channels' AsyncConsumer.__call__, with one loop per source instead of its
+        await_many_dispatch, which creates a task and an asyncio.wait per message: per socket per
+        event at fan-out (docs/performance-profiles.md). Messages are still dispatched one at a
+        time, in arrival order per source (the lock): a replay and a live event never interleave."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        one_at_a_time = asyncio.Lock()
+
+        async def pump(source):
+            while True:
+                message = await source()
+                async with one_at_a_time:
+                    await self.dispatch(message)
+
+        pumps = [
+            asyncio.ensure_future(pump(receive)),
+            asyncio.ensure_future(pump(partial(self.channel_layer.receive, self.channel_name))),
+        ]
+        try:
+            done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        except StopConsumer:
+            pass
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
 
     async def dispatch(self, message):
         """Channels closes stale database connections before every message it dispatches: a hop
@@ -154,7 +191,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             if seq <= self.last_seq:
                 return  # already sent (replayed, or a redelivered broadcast)
             self.last_seq = seq
-        await self.send_json(event)
+        await self.send(text_data=encoded(event))
 
     def _expire_with_token(self) -> None:
         if self.expiry:
@@ -247,6 +284,24 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def presence_changed(self, message):
         await self.send_json(presence_for(self.user, message["event"]))
+
+
+_recent_texts: OrderedDict[tuple, str] = OrderedDict()  # (event id, seq) -> JSON, the last 64 events
+
+
+def encoded(event: dict) -> str:
+    """An event's JSON, encoded once per process however many sockets it goes to (every socket of
+    a ticket sends the same text; encoding it per socket was a tenth of a worker's fan-out time).
+    Keyed by id and sequence number: one stored event, one text."""
+    key = (event.get("id"), event.get("seq"))
+    text = _recent_texts.get(key)
+    if text is None:
+        text = json.dumps(event)
+        if key[0] is not None:
+            _recent_texts[key] = text
+            if len(_recent_texts) > 64:
+                _recent_texts.popitem(last=False)
+    return text
 
 
 def presence_for(user, presence: dict) -> dict:
