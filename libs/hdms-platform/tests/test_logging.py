@@ -22,3 +22,37 @@ def test_json_formatter_carries_the_request_id():
     assert line["request_id"] == "req-42"
     assert line["message"] == "cache down: timeout"
     assert line["level"] == "WARNING" and line["logger"] == "hdms.test"
+
+
+def test_access_lines_from_many_threads_are_written_whole_with_their_own_request_id(monkeypatch, tmp_path):
+    import contextvars
+    import io
+    import os
+    import sys
+    import threading
+
+    from hdms_platform.logging import AccessLogHandler
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    handler = AccessLogHandler()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    assert handler.lock is None  # request threads never wait on each other's line
+    logger = logging.getLogger(f"hdms.test.access.{os.getpid()}")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.addHandler(handler)
+
+    def request(n: int) -> None:
+        request_id_var.set(f"req-{n}")
+        for i in range(50):
+            logger.info("GET /%d/%d", n, i)
+
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(request, n)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    handler.close()  # what logging.shutdown does at exit: writes out what is queued
+    lines = [json.loads(line) for line in handler._stream.getvalue().splitlines()]
+    assert len(lines) == 8 * 50
+    assert all(line["message"].startswith(f"GET /{line['request_id'][4:]}/") for line in lines)

@@ -68,7 +68,7 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]  # channels-redi
                 self._ensure_receiver()
                 assert self._pubsub is not None
                 if not self._subscribed_to:
-                    await self._pubsub.aclose()  # back to the pool, disconnected; reconnects below
+                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # back to the pool; reconnects below
                 await self._pubsub.subscribe(channel)
                 self._subscribed_to.add(channel)
 

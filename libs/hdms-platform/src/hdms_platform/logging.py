@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import logging.handlers
+import os
+import queue
 import re
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -54,6 +59,50 @@ class JsonFormatter(_LibraryJsonFormatter):
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="ts",
         )
+
+
+class AccessLogHandler(logging.handlers.QueueHandler):
+    """The access log's handler: the request thread formats its line and queues it; one thread per
+    process writes the lines out. A StreamHandler holds its lock while it formats and writes, so
+    gthread's request threads queued behind each other's log line (the largest single cost of a
+    cached read in the bench profile, docs/performance-profiles.md). The stdlib's queue handler
+    and listener, not ours; what is ours: no lock around a queue that needs none, the listener
+    started in the process that logs (a forked worker gets its own), and drained when logging
+    shuts down at exit. Lines
+    still queued when a process is killed outright are lost; other loggers stay synchronous."""
+
+    def __init__(self) -> None:
+        super().__init__(queue.SimpleQueue())
+        self._stream = sys.stderr  # now, at configuration: Celery later swaps sys.stderr for a logger
+        self._listener: logging.handlers.QueueListener | None = None
+        self._pid: int | None = None
+        self._start_lock = threading.Lock()
+
+    def createLock(self) -> None:
+        self.lock = None  # type: ignore[assignment]  # the queue is thread-safe; no lock needed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        super().emit(record)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self.queue = queue.SimpleQueue()  # a forked child does not share its parent's writer
+            writer = logging.StreamHandler(self._stream)
+            writer.setFormatter(logging.Formatter("%(message)s"))  # formatted by prepare()
+            self._listener = logging.handlers.QueueListener(self.queue, writer)
+            self._listener.start()
+            self._pid = os.getpid()
+
+    def close(self) -> None:
+        """At exit (logging.shutdown closes every handler): write out what is queued."""
+        listener, self._listener = self._listener, None
+        if listener is not None and self._pid == os.getpid():
+            listener.stop()
+        super().close()
 
 
 def _user_id(request: HttpRequest) -> str | None:

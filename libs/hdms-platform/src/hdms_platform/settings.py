@@ -219,12 +219,17 @@ def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
                 "formatter": "json" if json else "console",
                 "filters": ["request_id"],
             },
+            "access": {
+                "()": "hdms_platform.logging.AccessLogHandler",
+                "formatter": "json" if json else "console",
+                "filters": ["request_id"],
+            },
             "degraded": {"class": "hdms_platform.cache.DegradedCacheCounter"},
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             # The access log (a line per request, socket and task) has its own switch, not LOG_LEVEL.
-            "hdms.access": {"level": "INFO" if access_log else "WARNING"},
+            "hdms.access": {"handlers": ["access"], "level": "INFO" if access_log else "WARNING", "propagate": False},
             "django.db.backends": {"level": "INFO"},
             "hdms.cache.ignored": {"handlers": ["console", "degraded"], "level": "WARNING", "propagate": False},
         },

@@ -11,18 +11,41 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from functools import cache as once
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django_redis import get_redis_connection
 
 from hdms_platform.cache import TTL
+from hdms_platform.localcache import TrackedCopies
 
 LIST_GENERATION_KEY = "tickets:list:generation"
 
 
 def detail_key(ticket_id: uuid.UUID | str) -> str:
     return f"tickets:detail:{ticket_id}"
+
+
+def detail_copies() -> TrackedCopies | None:
+    """Per-process copies of cached details, kept while the cache's Redis says they are current
+    (hdms_platform.localcache); None when the cache is not Redis (nothing would say so)."""
+    config = settings.CACHES["default"]
+    if not config["BACKEND"].startswith("django_redis."):
+        return None
+    return _copies(config["LOCATION"], cache.make_key(detail_key("")))
+
+
+@once
+def _copies(location: str, prefix: str) -> TrackedCopies:
+    return TrackedCopies(location, prefix)
+
+
+def _drop_copy(ticket_id: uuid.UUID | str) -> None:
+    copies = detail_copies()
+    if copies:
+        copies.drop(cache.make_key(detail_key(ticket_id)))
 
 
 def list_generation() -> str:
@@ -45,6 +68,7 @@ def list_key(*, scope: object, filters: dict, page_key: str) -> str:
 
 def invalidate(ticket_id: uuid.UUID | str) -> None:
     """Drop the ticket's detail entry and retire every cached list page (best effort)."""
+    _drop_copy(ticket_id)
     cache.delete(detail_key(ticket_id))
     cache.set(LIST_GENERATION_KEY, uuid.uuid4().hex, timeout=int(TTL.LONG))
 
@@ -61,6 +85,7 @@ def invalidate_strictly(ticket_id: str) -> None:
     """Like invalidate, but raising when Redis does not answer: the relay then keeps the
     event pending and retries, so a write made while the cache was down cannot leave a stale entry
     behind once it is back."""
+    _drop_copy(ticket_id)
     redis = get_redis_connection("default")
     client = cache.client  # type: ignore[attr-defined]  # django-redis' client: its key scheme and encoding
     redis.delete(client.make_key(detail_key(ticket_id)))

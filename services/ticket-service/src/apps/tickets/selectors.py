@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.cache import cache
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from hdms_platform import errors
 from hdms_platform.auth import TokenUser
-from hdms_platform.cache import TTL, get_or_load
+from hdms_platform.cache import TTL, count, get_or_load
 
 from . import caching
 from .models import Comment, History, Ticket
@@ -50,7 +51,15 @@ def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID) -> dict:
             raise errors.NotFound("No such ticket.")
         return serialize_ticket(ticket)
 
-    row = get_or_load(caching.detail_key(ticket_id), ttl=TTL.SHORT, load=load, name="ticket_detail")
+    key, copies = caching.detail_key(ticket_id), caching.detail_copies()
+    row = copies.get(cache.make_key(key)) if copies else None
+    if row is not None:  # this process's copy, current as far as Redis has said
+        count("ticket_detail", hit=True)
+    else:
+        since = copies.generation() if copies else 0
+        row = get_or_load(key, ttl=TTL.SHORT, load=load, name="ticket_detail")
+        if copies:
+            copies.keep(cache.make_key(key), row, since=since)
     if not _allowed(user, row):
         raise errors.NotFound("No such ticket.")
     return row
