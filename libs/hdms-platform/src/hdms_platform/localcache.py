@@ -129,7 +129,7 @@ class TrackedCopies:
                 pubsub.on_tracking = lambda: self._forget(None, tracking=True)
                 # redis-py runs on_connect on *re*connects only: the first connection is done here
                 connection = client.connection_pool.get_connection()
-                connection.register_connect_callback(pubsub.on_connect)
+                connection.register_connect_callback(pubsub.on_connect)  # type: ignore[no-untyped-call]
                 pubsub.connection = connection  # type: ignore[assignment]  # typed as None in redis-py
                 pubsub.on_connect(connection)
                 pubsub.subscribe(INVALIDATIONS)
