@@ -104,3 +104,19 @@ def test_an_entry_cached_before_an_outage_is_dropped_by_the_relay_once_redis_is_
     assert result.published == 1 and published[0]["type"] == "ticket.updated"
     assert client.get(f"/api/v1/tickets/{ticket.id}/").json()["subject"] == "Changed during the outage"
     assert OutboxEvent.objects.get().attempts == 2
+
+
+def test_a_detail_read_keeps_a_process_copy_and_this_process_write_drops_it(actors, ticket):
+    import time
+
+    copies = caching.detail_copies()
+    key = cache.make_key(caching.detail_key(ticket.id))
+    client = actors["agent"].client
+    deadline = time.monotonic() + 5
+    while copies.get(key) is None:  # tracking comes up, then a read from Redis is kept
+        assert time.monotonic() < deadline, "no process copy was kept of a read detail"
+        assert client.get(f"/api/v1/tickets/{ticket.id}/").status_code == 200
+        time.sleep(0.05)
+    assert client.patch(f"/api/v1/tickets/{ticket.id}/", {"subject": "Changed here"}, format="json").status_code == 200
+    assert copies.get(key) is None or copies.get(key)["subject"] == "Changed here"
+    assert client.get(f"/api/v1/tickets/{ticket.id}/").json()["subject"] == "Changed here"

@@ -13,11 +13,14 @@ import json
 import logging
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django_redis.serializers.json import JSONSerializer
 
 from .metrics import CACHE_ERRORS, CACHE_REQUESTS
+
+if TYPE_CHECKING:
+    from .localcache import TrackedCopies
 
 logger = logging.getLogger("hdms.cache")
 
@@ -39,21 +42,32 @@ class DegradedCacheCounter(logging.Handler):
         CACHE_ERRORS.labels("ignored").inc()
 
 
-def get_or_load(key: str, *, ttl: TTL, load: Callable[[], Any], name: str) -> Any:
+def get_or_load(key: str, *, ttl: TTL, load: Callable[[], Any], name: str, copies: TrackedCopies | None = None) -> Any:
     """Cache-aside read: the cached value, or `load()` stored under `key` for the policy's TTL.
 
+    With `copies` (hdms_platform.localcache), this process's copy comes first: a hit there makes no
+    round trip, and what Redis answers is kept as the copy unless the key changed meanwhile.
     Counts a hit or a miss of policy `name` (hdms_cache_requests_total). With Redis down, get()
     answers None and set() is ignored, so every read is a miss served from the database.
     """
     from django.core.cache import cache
 
+    if copies is not None:
+        redis_key = cache.make_key(key)
+        value = copies.get(redis_key)
+        if value is not None:
+            count(name, hit=True)
+            return value
+        since = copies.generation()
     value = cache.get(key)
     if value is not None:
         count(name, hit=True)
-        return value
-    count(name, hit=False)
-    value = load()
-    cache.set(key, value, timeout=int(ttl))
+    else:
+        count(name, hit=False)
+        value = load()
+        cache.set(key, value, timeout=int(ttl))
+    if copies is not None:
+        copies.keep(redis_key, value, since=since)
     return value
 
 

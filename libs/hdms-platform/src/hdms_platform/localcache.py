@@ -121,6 +121,7 @@ class TrackedCopies:
         threading.Thread(target=self._listen, name="hdms-cache-tracking", daemon=True).start()
 
     def _listen(self) -> None:
+        failures = 0  # in a row: the retry backs off to 30 s and says so once, not every second
         while True:
             try:
                 client = redis.Redis.from_url(self.url, protocol=2, socket_timeout=None, socket_connect_timeout=2)
@@ -133,11 +134,14 @@ class TrackedCopies:
                 pubsub.connection = connection  # type: ignore[assignment]  # typed as None in redis-py
                 pubsub.on_connect(connection)
                 pubsub.subscribe(INVALIDATIONS)
+                failures = 0
                 while True:
                     message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                     if message and message["type"] == "message":
                         self._forget(message["data"], tracking=True)
             except Exception as exc:  # noqa: BLE001 - any failure: no copies until tracking is back
                 self._forget(None, tracking=False)
-                logger.warning("cache tracking lost (%s: %s); reading Redis until it is back", type(exc).__name__, exc)
-                time.sleep(1.0)
+                failures += 1
+                if failures == 1:
+                    logger.warning("cache tracking lost (%s: %s); reading Redis until it is back", type(exc).__name__, exc)
+                time.sleep(min(30.0, 0.5 * 2**failures))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -123,8 +122,7 @@ class TicketDetailApi(APIView):
 
     @extend_schema(responses={200: TicketOutput}, summary="One ticket (cached); 404 also when not yours")
     def get(self, request, ticket_id):
-        body = selectors.ticket_detail_json(user=request.user, ticket_id=ticket_id)
-        return HttpResponse(body, content_type="application/json")  # rendered once per process per version
+        return Response(selectors.ticket_detail(user=request.user, ticket_id=ticket_id))
 
     @extend_schema(request=TicketUpdateInput, responses={200: TicketOutput}, summary="Edit subject, description, priority")
     def patch(self, request, ticket_id):

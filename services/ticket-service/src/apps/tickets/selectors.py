@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.cache import cache
 from django.db.models import Case, IntegerField, QuerySet, Value, When
-from rest_framework.renderers import JSONRenderer
 
 from hdms_platform import errors
 from hdms_platform.auth import TokenUser
-from hdms_platform.cache import TTL, count, get_or_load
+from hdms_platform.cache import TTL, get_or_load
 
 from . import caching
 from .models import Comment, History, Ticket
@@ -45,12 +43,9 @@ def ticket_get(*, user: TokenUser, ticket_id: uuid.UUID, queryset: QuerySet[Tick
     return ticket
 
 
-def ticket_detail_json(*, user: TokenUser, ticket_id: uuid.UUID) -> bytes:
-    """One ticket as the API sends it (its JSON), if the user may see it.
-
-    Cache-aside in Redis, and on top a per-process copy of the row *and its rendered JSON*
-    (hdms_platform.localcache, dropped the moment Redis says the key changed): a hit makes no
-    round trip and renders nothing. The access rule is asked of the row on every call."""
+def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID) -> dict:
+    """Cache-aside, with a per-process copy on top (caching.detail_copies): a hit makes no round
+    trip. The access rule is asked of the row on every call."""
 
     def load():
         ticket = Ticket.objects.filter(pk=ticket_id).first()
@@ -58,20 +53,12 @@ def ticket_detail_json(*, user: TokenUser, ticket_id: uuid.UUID) -> bytes:
             raise errors.NotFound("No such ticket.")
         return serialize_ticket(ticket)
 
-    key, copies = caching.detail_key(ticket_id), caching.detail_copies()
-    copied = copies.get(cache.make_key(key)) if copies else None
-    if copied is not None:  # this process's copy, current as far as Redis has said
-        count("ticket_detail", hit=True)
-        row, body = copied
-    else:
-        since = copies.generation() if copies else 0
-        row = get_or_load(key, ttl=TTL.SHORT, load=load, name="ticket_detail")
-        body = JSONRenderer().render(row)
-        if copies:
-            copies.keep(cache.make_key(key), (row, body), since=since)
+    row = get_or_load(
+        caching.detail_key(ticket_id), ttl=TTL.SHORT, load=load, name="ticket_detail", copies=caching.detail_copies()
+    )
     if not _allowed(user, row):
         raise errors.NotFound("No such ticket.")
-    return body
+    return row
 
 
 def ticket_queryset(*, user: TokenUser, filters: dict) -> QuerySet[Ticket]:
