@@ -120,3 +120,32 @@ def test_a_detail_read_keeps_a_process_copy_and_this_process_write_drops_it(acto
     assert client.patch(f"/api/v1/tickets/{ticket.id}/", {"subject": "Changed here"}, format="json").status_code == 200
     assert copies.get(key) is None or copies.get(key)["subject"] == "Changed here"
     assert client.get(f"/api/v1/tickets/{ticket.id}/").json()["subject"] == "Changed here"
+
+
+def test_a_list_read_keeps_process_copies_and_every_write_retires_them(actors, ticket):
+    import time
+
+    from django_redis import get_redis_connection
+
+    copies = caching.list_copies()
+    generation = cache.make_key(caching.LIST_GENERATION_KEY)
+    client = actors["agent"].client
+    deadline = time.monotonic() + 5
+    while copies.get(generation) is None:  # tracking comes up, then the token read from Redis is kept
+        assert time.monotonic() < deadline, "no process copy was kept of the list generation"
+        assert client.get("/api/v1/tickets/").status_code == 200
+        time.sleep(0.05)
+    token = copies.get(generation)
+    # a write in this process: the copy goes at once, and the next page shows the write
+    assert client.patch(f"/api/v1/tickets/{ticket.id}/", {"subject": "Changed here"}, format="json").status_code == 200
+    assert copies.get(generation) in (None, cache.get(caching.LIST_GENERATION_KEY))
+    assert copies.get(generation) != token
+    assert [t["subject"] for t in client.get("/api/v1/tickets/").json()["results"]] == ["Changed here"]
+    # a write by another process (here: another client of the same Redis) retires this one's copy
+    token = copies.get(generation) or cache.get(caching.LIST_GENERATION_KEY)
+    get_redis_connection("default").set(generation, cache.client.encode("from-another-process"))
+    deadline = time.monotonic() + 2
+    while copies.get(generation) == token:
+        assert time.monotonic() < deadline, "another client's write did not retire this process's copy"
+        time.sleep(0.01)
+    assert caching.list_generation() == "from-another-process"

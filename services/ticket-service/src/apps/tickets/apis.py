@@ -95,6 +95,7 @@ class TicketListCreateApi(APIView):
             ttl=TTL.SHORT,
             load=lambda: _paginate(request, self, selectors.ticket_queryset(user=request.user, filters=values), TicketOutput),
             name="ticket_list",
+            copies=caching.list_copies(),
         )
         return Response(body)
 

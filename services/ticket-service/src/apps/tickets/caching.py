@@ -1,8 +1,9 @@
 """The ticket-service's cache keys and their invalidation, in one place.
 
 A ticket's detail is cached under `detail_key`; list pages under `list_key`, which embeds a
-generation token that every ticket write replaces (retiring every cached page at once). A write
-drops both before and after its commit (`invalidate_around_commit`), and the outbox relay drops
+generation token that every ticket write replaces (retiring every cached page at once). Both are also
+copied per process (hdms_platform.localcache), each copy dropped as soon as Redis says its key
+changed. A write drops both before and after its commit (`invalidate_around_commit`), and the outbox relay drops
 them once more, strictly, before it publishes the write's event (`invalidate_strictly`).
 """
 
@@ -21,7 +22,8 @@ from django_redis import get_redis_connection
 from hdms_platform.cache import TTL
 from hdms_platform.localcache import TrackedCopies
 
-LIST_GENERATION_KEY = "tickets:list:generation"
+LIST_PREFIX = "tickets:list:"
+LIST_GENERATION_KEY = f"{LIST_PREFIX}generation"
 
 
 def detail_key(ticket_id: uuid.UUID | str) -> str:
@@ -31,32 +33,54 @@ def detail_key(ticket_id: uuid.UUID | str) -> str:
 def detail_copies() -> TrackedCopies | None:
     """Per-process copies of cached details, kept while the cache's Redis says they are current
     (hdms_platform.localcache); None when the cache is not Redis (nothing would say so)."""
+    return _copies_under(detail_key(""), max_entries=4096)
+
+
+def list_copies() -> TrackedCopies | None:
+    """Per-process copies of cached list pages and of the list generation token. Tracked apart from
+    the details: a list miss stores a new page, and that write must not stop details being copied.
+    Fewer entries: a page holds up to 100 tickets."""
+    return _copies_under(LIST_PREFIX, max_entries=256)
+
+
+def _copies_under(prefix: str, *, max_entries: int) -> TrackedCopies | None:
     config = settings.CACHES["default"]
     if not config["BACKEND"].startswith("django_redis."):
         return None
-    return _copies(config["LOCATION"], cache.make_key(detail_key("")))
+    return _copies(config["LOCATION"], cache.make_key(prefix), max_entries)
 
 
 @once
-def _copies(location: str, prefix: str) -> TrackedCopies:
-    return TrackedCopies(location, prefix)
+def _copies(location: str, prefix: str, max_entries: int) -> TrackedCopies:
+    return TrackedCopies(location, prefix, max_entries=max_entries)
 
 
-def _drop_copy(ticket_id: uuid.UUID | str) -> None:
-    copies = detail_copies()
-    if copies:
-        copies.drop(cache.make_key(detail_key(ticket_id)))
+def _drop_copies(ticket_id: uuid.UUID | str) -> None:
+    """This process's copies of what a write to the ticket retires: its detail, the list generation."""
+    for copies, key in ((detail_copies(), detail_key(ticket_id)), (list_copies(), LIST_GENERATION_KEY)):
+        if copies:
+            copies.drop(cache.make_key(key))
 
 
 def list_generation() -> str:
     """A random token that every ticket write replaces: list keys embed it, so one write retires
     every cached list page at once. Random, not a counter, so an evicted token can never come
-    back with an old value and resurrect stale pages."""
+    back with an old value and resurrect stale pages. This process's copy (list_copies) is read
+    first, so a list hit makes no round trip for it."""
+    copies = list_copies()
+    if copies is not None:
+        redis_key = cache.make_key(LIST_GENERATION_KEY)
+        copy = copies.get(redis_key)
+        if copy is not None:
+            return str(copy)
+        since = copies.generation()
     token = cache.get(LIST_GENERATION_KEY)
     if token is None:
         token = uuid.uuid4().hex
         if not cache.add(LIST_GENERATION_KEY, token, timeout=int(TTL.LONG)):
             token = cache.get(LIST_GENERATION_KEY) or token
+    if copies is not None:
+        copies.keep(redis_key, token, since=since)
     return token
 
 
@@ -68,7 +92,7 @@ def list_key(*, scope: object, filters: dict, page_key: str) -> str:
 
 def invalidate(ticket_id: uuid.UUID | str) -> None:
     """Drop the ticket's detail entry and retire every cached list page (best effort)."""
-    _drop_copy(ticket_id)
+    _drop_copies(ticket_id)
     cache.delete(detail_key(ticket_id))
     cache.set(LIST_GENERATION_KEY, uuid.uuid4().hex, timeout=int(TTL.LONG))
 
@@ -85,7 +109,7 @@ def invalidate_strictly(ticket_id: str) -> None:
     """Like invalidate, but raising when Redis does not answer: the relay then keeps the
     event pending and retries, so a write made while the cache was down cannot leave a stale entry
     behind once it is back."""
-    _drop_copy(ticket_id)
+    _drop_copies(ticket_id)
     redis = get_redis_connection("default")
     client = cache.client  # type: ignore[attr-defined]  # django-redis' client: its key scheme and encoding
     redis.delete(client.make_key(detail_key(ticket_id)))
