@@ -83,3 +83,44 @@ async def test_a_channel_joining_over_a_connection_dropped_while_idle_is_not_fai
     await layer.group_send(group, {"type": "ticket.event", "n": 3})
     assert await asyncio.wait_for(layer.receive(joining), 3) == {"type": "ticket.event", "n": 3}
     await layer.flush()
+
+
+async def test_a_listener_takes_group_messages_unless_it_declines_or_messages_wait_in_the_queue():
+    """TicketConsumer.deliver_now's contract: group messages go to the channel's listener as they
+    arrive; what it declines, and anything arriving while earlier messages wait in the channel's
+    queue, goes to receive() in order; a listener that raises loses nothing."""
+    layer = named_layer(f"hdms-test-{uuid.uuid4().hex}")
+    group = f"test-{uuid.uuid4().hex}"
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    offered, mode = [], {"answer": False}
+
+    def listener(message):
+        offered.append(message["n"])
+        if mode["answer"] is None:
+            raise RuntimeError("a listener's bug")
+        return mode["answer"]
+
+    layer.listen(channel, listener)
+    first = asyncio.create_task(layer.receive(channel))  # subscribes the channel
+    await asyncio.sleep(0.2)
+    await layer.group_send(group, {"type": "ticket.event", "n": 0})
+    assert (await asyncio.wait_for(first, 2))["n"] == 0  # declined: receive() has it
+    await layer.group_send(group, {"type": "ticket.event", "n": 1})
+    while 1 not in offered:  # declined again; nobody is receiving, so it waits in the queue
+        await asyncio.sleep(0.01)
+    mode["answer"] = True
+    await layer.group_send(group, {"type": "ticket.event", "n": 2})  # behind n=1: not offered
+    assert [(await asyncio.wait_for(layer.receive(channel), 2))["n"] for _ in range(2)] == [1, 2]
+    assert offered == [0, 1]
+    await layer.group_send(group, {"type": "ticket.event", "n": 3})  # the queue is empty: taken
+    waiting = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0.3)
+    assert offered == [0, 1, 3] and not waiting.done()
+    mode["answer"] = None
+    await layer.group_send(group, {"type": "ticket.event", "n": 4})  # the listener raises
+    assert (await asyncio.wait_for(waiting, 2))["n"] == 4
+    layer.unlisten(channel)
+    await layer.group_send(group, {"type": "ticket.event", "n": 5})
+    assert (await asyncio.wait_for(layer.receive(channel), 2))["n"] == 5 and offered[-1] == 4
+    await layer.flush()

@@ -184,3 +184,95 @@ async def test_group_messages_skip_the_per_message_hop_to_the_sync_thread(monkey
     assert (await ws.receive_json_from(timeout=3))["seq"] == row.id
     assert hops == []
     await ws.disconnect()
+
+
+async def test_live_events_during_a_replay_follow_it_in_order_once(monkeypatch):
+    """Live events go straight from the channel layer to the socket (deliver_now), except while the
+    consumer is busy: those sent during a replay must come after it, in order, not jump ahead."""
+    import threading
+    import time
+
+    from apps.conversations import selectors
+
+    original = selectors.events_since
+    queried, replayed = threading.Event(), threading.Event()
+
+    def slow_replay(**kwargs):
+        missed = original(**kwargs)
+        queried.set()
+        time.sleep(0.6)  # the live events below arrive now, after the replay's query
+        replayed.set()
+        return missed
+
+    monkeypatch.setattr(selectors, "events_since", slow_replay)
+    ticket_id = uuid.uuid4()
+    token = make_access_token(roles=("agent",))
+    first = await ingest(event(ticket_id))
+    missed = [await ingest(event(ticket_id)) for _ in range(2)]
+    ws = communicator(ticket_id, token, query=f"?last_event_id={first.id}")
+    await ws.connect()
+    while not queried.is_set():
+        await asyncio.sleep(0.01)
+    # published as the relay would, without the sync thread the replay is holding
+    live = [missed[-1].id + n for n in (1, 2, 3)]
+    for seq in live:
+        await get_channel_layer().group_send(ticket_group(ticket_id), group_message({**event(ticket_id), "seq": seq}))
+    assert not replayed.is_set(), "the replay ended before the live events were sent: the test proves nothing"
+    received = [await ws.receive_json_from(timeout=3) for _ in range(6)]
+    assert [m.get("seq", "done") for m in received] == [missed[0].id, missed[1].id, "done", *live]
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_a_live_event_is_sent_from_the_channel_layer_without_a_dispatch(monkeypatch):
+    """The fan-out lever: an idle socket's live event is written from the layer's receive loop
+    (TicketConsumer.deliver_now), not queued for the consumer's task and dispatched."""
+    from apps.conversations.consumers import TicketConsumer
+
+    dispatched = []
+    original = TicketConsumer.ticket_event
+
+    async def counted(self, message):
+        dispatched.append(message["event"]["id"])
+        return await original(self, message)
+
+    monkeypatch.setattr(TicketConsumer, "ticket_event", counted)
+    ticket_id = uuid.uuid4()
+    ws = communicator(ticket_id, make_access_token(roles=("agent",)))
+    assert (await ws.connect())[0]
+    rows = [await ingest(event(ticket_id)) for _ in range(3)]
+    assert [(await ws.receive_json_from(timeout=3))["seq"] for _ in rows] == [r.id for r in rows]
+    assert dispatched == []
+    await ws.disconnect()
+
+
+async def test_a_send_that_had_to_wait_is_finished_in_order_and_its_failure_is_kept():
+    """deliver_now's back-pressure path: a send begun outside a task that suspended (the socket's
+    buffer was full) is run to its end by _finish once what it waits on is done."""
+    from apps.conversations.consumers import _finish
+
+    loop = asyncio.get_running_loop()
+    writable, steps = loop.create_future(), []
+
+    async def send(fail=False):
+        steps.append("begun")
+        await writable
+        await asyncio.sleep(0)
+        steps.append("written")
+        if fail:
+            raise ConnectionResetError("the client went away")
+
+    started = send()
+    finishing = asyncio.ensure_future(_finish(started, started.send(None)))
+    await asyncio.sleep(0.05)
+    assert steps == ["begun"] and not finishing.done()
+    writable.set_result(None)
+    await asyncio.wait_for(finishing, 1)
+    assert steps == ["begun", "written"]
+
+    writable = loop.create_future()
+    started = send(fail=True)
+    finishing = asyncio.ensure_future(_finish(started, started.send(None)))
+    writable.set_result(None)
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(finishing, 1)

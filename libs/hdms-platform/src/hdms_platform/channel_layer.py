@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer, RedisSingleShardConnection
@@ -85,8 +86,13 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]  # channels-redi
         elif name in layer.groups:
             decoded = layer.channel_layer.deserialize(message["data"])
             for channel in layer.groups[name]:
-                if channel in layer.channels:
-                    layer.channels[channel].put_nowait(decoded)
+                queue = layer.channels.get(channel)
+                if queue is None:
+                    continue
+                listener = layer.listeners.get(channel)
+                # behind anything already queued, or declined: the channel's receive() gets it
+                if listener is None or not queue.empty() or not _offer(listener, decoded):
+                    queue.put_nowait(decoded)
 
     async def _do_receiving(self) -> None:
         while True:
@@ -111,15 +117,25 @@ class _Shard(RedisSingleShardConnection):  # type: ignore[misc]  # channels-redi
                 await redis.aclose()
 
 
+def _offer(listener: Callable[[dict[str, Any]], bool], message: dict[str, Any]) -> bool:
+    try:
+        return listener(message)
+    except Exception:  # a listener's bug must not stop this loop, which every socket here depends on
+        logger.exception("channel layer: a listener failed; the message goes to its channel's receive()")
+        return False
+
+
 class _LoopLayer(RedisPubSubLoopLayer):  # type: ignore[misc]
     channel_layer: PubSubChannelLayer
     channels: dict[str, asyncio.Queue[Any]]
     groups: dict[str, set[str]]
+    listeners: dict[str, Callable[[dict[str, Any]], bool]]
     _shards: list[_Shard]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shards = [_Shard(shard.host, self) for shard in self._shards]
+        self.listeners = {}
 
     def fail(self, names: set[str] | None, reason: str) -> None:
         """Every channel among `names` (all if None), or in a group among them, gets the error in
@@ -146,6 +162,18 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
             layer = self._layers[loop] = _LoopLayer(*self._args, **self._kwargs, channel_layer=self)
             _wrap_close(self, loop)  # flushes the layer when its loop closes
         return layer
+
+    def listen(self, channel: str, listener: Callable[[dict[str, Any]], bool]) -> None:
+        """Group messages for `channel` go to `listener(message)` as they arrive, in the layer's
+        receive loop, instead of waking the channel's receive(): one task step and a queue hand-off
+        less per socket per event at fan-out (docs/performance-profiles.md). The listener returns
+        False to decline a message (it then goes to receive() as usual); it is only offered one when
+        nothing is queued for the channel, so the two paths never reorder messages. Failures
+        (ChannelLayerLost) and direct messages always go to receive()."""
+        self._get_layer().listeners[channel] = listener
+
+    def unlisten(self, channel: str) -> None:
+        self._get_layer().listeners.pop(channel, None)
 
     def deserialize(self, message: Any) -> Any:
         if isinstance(message, ChannelLayerLost):

@@ -68,6 +68,8 @@ logger = logging.getLogger("hdms.sockets")
 
 
 class TicketConsumer(AsyncJsonWebsocketConsumer):
+    last_seq: int  # the last stored event sent (connect sets it)
+
     async def __call__(self, scope, receive, send):
         """Tell the client when the channel layer fails under an open socket (a close frame with
         1013, not a dropped connection), so it knows to reconnect and replay."""
@@ -87,18 +89,25 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
-        one_at_a_time = asyncio.Lock()
+        self.one_at_a_time = asyncio.Lock()
+        self.sending = None  # a live event's send that had to wait for the socket (deliver_now)
 
         async def pump(source):
             while True:
                 message = await source()
-                async with one_at_a_time:
+                async with self.one_at_a_time:
+                    if self.sending is not None:  # finish it first (and raise what it raised)
+                        sending, self.sending = self.sending, None
+                        await sending
                     await self.dispatch(message)
 
         pumps = [
             asyncio.ensure_future(pump(receive)),
             asyncio.ensure_future(pump(partial(self.channel_layer.receive, self.channel_name))),
         ]
+        listen = getattr(self.channel_layer, "listen", None)  # hdms_platform.channel_layer's
+        if listen is not None:
+            listen(self.channel_name, self.deliver_now)
         try:
             done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -106,9 +115,40 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
+            if listen is not None:
+                self.channel_layer.unlisten(self.channel_name)
+            if self.sending is not None:
+                pumps.append(self.sending)
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+
+    def deliver_now(self, message) -> bool:
+        """A live ticket event, sent from the channel layer's receive loop as it arrives (the
+        layer's `listen`): no task step, queue hand-off or dispatch per socket. Declined (False:
+        it goes through receive() and dispatch as before) while this consumer is busy — connecting,
+        replaying, handling anything — or an earlier send is still waiting, so the order holds.
+        Same checks as ticket_event. A send the socket cannot take yet (uvicorn's back-pressure)
+        finishes in a task the next dispatch awaits first; a send that fails is declined, and
+        dispatch then meets the same failure in the consumer's own task."""
+        if message.get("type") != "ticket.event" or self.one_at_a_time.locked() or self.sending is not None:
+            return False
+        event = message["event"]
+        seq = event.get("seq")
+        if not self._visible(event) or (seq is not None and seq <= self.last_seq):
+            return True
+        send = self.base_send({"type": "websocket.send", "text": encoded(event)})
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            waiting = None
+        except Exception:  # noqa: BLE001 - declined: dispatch meets it again, where it ends the consumer
+            return False
+        else:
+            self.sending = asyncio.ensure_future(_finish(send, waiting))
+        if seq is not None:
+            self.last_seq = seq
+        return True
 
     async def dispatch(self, message):
         """Channels closes stale database connections before every message it dispatches: a hop
@@ -277,13 +317,36 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_send(self.group, presence_message(presence))
 
     async def ticket_event(self, message):
-        event = message["event"]
-        if event.get("audience", "everyone") not in visible_audiences(is_staff=self.user.is_staff_member):
-            return
-        await self._send_event(event)
+        if self._visible(message["event"]):
+            await self._send_event(message["event"])
+
+    def _visible(self, event: dict) -> bool:
+        return event.get("audience", "everyone") in visible_audiences(is_staff=self.user.is_staff_member)
 
     async def presence_changed(self, message):
         await self.send_json(presence_for(self.user, message["event"]))
+
+
+async def _finish(coroutine, waiting) -> None:
+    """Run a started coroutine to its end: `waiting` is what it last yielded (a future it waits on,
+    or None for a bare yield). What a Task does, for a coroutine begun outside one
+    (TicketConsumer.deliver_now); the coroutine reads its future's outcome itself on resuming."""
+    loop = asyncio.get_running_loop()
+    while True:
+        resume = loop.create_future()
+        if waiting is None:
+            loop.call_soon(resume.set_result, None)
+        else:
+            waiting.add_done_callback(lambda _, resume=resume: resume.done() or resume.set_result(None))
+        try:
+            await resume
+        except asyncio.CancelledError:
+            coroutine.close()
+            raise
+        try:
+            waiting = coroutine.send(None)
+        except StopIteration:
+            return
 
 
 _recent_texts: OrderedDict[tuple, str] = OrderedDict()  # (event id, seq) -> JSON, the last 64 events
