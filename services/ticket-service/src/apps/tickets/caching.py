@@ -1,10 +1,11 @@
 """The ticket-service's cache keys and their invalidation, in one place.
 
 A ticket's detail is cached under `detail_key`; list pages under `list_key`, which embeds a
-generation token that every ticket write replaces (retiring every cached page at once). Both are also
-copied per process (hdms_platform.localcache), each copy dropped as soon as Redis says its key
-changed. A write drops both before and after its commit (`invalidate_around_commit`), and the outbox relay drops
-them once more, strictly, before it publishes the write's event (`invalidate_strictly`).
+generation token that every ticket write replaces (retiring every cached page at once). All three
+are also copied per process (hdms_platform.localcache), each copy dropped as soon as Redis says its
+key changed. A write drops both before and after its commit (`invalidate_around_commit`), and the
+outbox relay drops them once more, strictly, before it publishes the write's event
+(`invalidate_strictly`).
 """
 
 from __future__ import annotations
