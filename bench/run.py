@@ -957,6 +957,22 @@ def report(results: dict, args, output: Path) -> None:
         *(["Where a target is not met, what is known of why:"] if not all_met else []),
         *(
             [
+                "- **read through PgBouncer vs direct**: each query takes one more hop (TCP to PgBouncer, which",
+                "  forwards it over PostgreSQL's Unix socket; `direct` uses that socket itself); see the pair ratios.",
+            ]
+            if read_ratio_32 < 0.95
+            else []
+        ),
+        *(
+            [
+                "- **cached list**: a hit renders up to 50 tickets through DRF; the uncached side's speed moves",
+                "  with PostgreSQL's share of the 2 cores; see the pair ratios below.",
+            ]
+            if list_ratio < 3
+            else []
+        ),
+        *(
+            [
                 "- **cached detail vs bare view**: what a hit adds to the bare view is DRF's dispatch and the",
                 "  token check (a hash and a dict lookup); see docs/performance-profiles.md.",
             ]
