@@ -249,6 +249,7 @@ class Bench:
                 "30",
                 "--backlog",
                 "2048",
+                "--reuse-port",  # as the stack runs gunicorn (hdms_tools.processes)
             ]
             self.instances[name] = subprocess.Popen(
                 argv,

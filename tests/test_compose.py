@@ -231,3 +231,28 @@ def test_production_as_compose_resolves_it(tmp_path):
 def test_the_image_builds_static_files():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(r"collectstatic --noinput", dockerfile)
+
+
+@pytest.mark.parametrize("service", ["user", "ticket", "file"])
+def test_gunicorn_runs_with_the_native_launchers_options(base, service):
+    """Same config with or without Docker: threads, timeouts and --reuse-port (each worker its own
+    listening socket, so the kernel spreads connections over the workers instead of one worker
+    taking every keep-alive connection of a burst: docs/performance-profiles.md)."""
+    from hdms_tools import processes
+    from hdms_tools.stack import Config
+
+    def options(argv: list[str]) -> list[str]:
+        out, skip = [], False
+        for arg in argv[2:]:  # past the program and the application
+            if skip:
+                skip = False
+            elif arg in ("--bind", "--chdir", "--workers"):
+                skip = True  # where it listens and how many workers differ by design
+            else:
+                out.append(arg)
+        return out
+
+    native, _, _ = processes.commands(Config.load())[service]
+    compose = base["services"][f"{service}-service"]["command"]
+    assert "--reuse-port" in options(native)
+    assert options(compose) == options(native)

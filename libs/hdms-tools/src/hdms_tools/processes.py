@@ -133,6 +133,13 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "30",
                 "--graceful-timeout",
                 "5",
+                # Each worker its own listening socket (SO_REUSEPORT): the kernel spreads connections
+                # over the workers. On one shared socket a burst of keep-alive connections could all
+                # land on one worker while the other idled, halving throughput for as long as those
+                # connections lived (seen in the bench: 32 of 32 on one worker in a third of the runs).
+                # SO_REUSEPORT would also let a stray process share the port: start() refuses a port
+                # already in use first.
+                "--reuse-port",
             ]
         out[service] = (argv, src, port)
     concurrency = config.get("HDMS_CELERY_CONCURRENCY", "2")
