@@ -974,8 +974,8 @@ def report(results: dict, args, output: Path) -> None:
         ),
         *(
             [
-                "- **cached detail vs bare view**: what a hit adds to the bare view is DRF's dispatch and the",
-                "  token check (a hash and a dict lookup); see docs/performance-profiles.md.",
+                "- **cached detail vs bare view**: a hit's own work is small (DRF's dispatch ~4% of a worker); the",
+                "  gap is its threads waiting for the GIL around each response write; see docs/performance-profiles.md.",
             ]
             if hit_ratio < 0.85
             else []
@@ -1040,7 +1040,7 @@ def report(results: dict, args, output: Path) -> None:
         "expire; the ticket's cached entry copied in each process and dropped the moment Redis' key-space",
         "tracking says its key changed (`hdms_platform.localcache`), so a hit makes no Redis round trip; the",
         "access log written by one thread per process from a queue, so request threads no longer wait on",
-        "each other's log line. What is left between the two is DRF's dispatch and the token check.",
+        "each other's log line. What is left between the two: docs/performance-profiles.md (the GIL wait).",
         "A cached list page is copied per process the same way, and so is the list generation token its key",
         "embeds (tracked apart from the details, so a list miss storing a page never stops details being",
         "copied): a list hit makes no Redis round trip either, where it made two.",
