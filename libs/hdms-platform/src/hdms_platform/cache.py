@@ -52,22 +52,19 @@ def get_or_load(key: str, *, ttl: TTL, load: Callable[[], Any], name: str, copie
     """
     from django.core.cache import cache
 
-    if copies is not None:
-        redis_key = cache.make_key(key)
-        value = copies.get(redis_key)
-        if value is not None:
-            count(name, hit=True)
-            return value
-        since = copies.generation()
-    value = cache.get(key)
-    if value is not None:
+    def from_redis() -> Any:
+        value = cache.get(key)
+        count(name, hit=value is not None)
+        if value is None:
+            value = load()
+            cache.set(key, value, timeout=int(ttl))
+        return value
+
+    if copies is None:
+        return from_redis()
+    value, copied = copies.read_through(cache.make_key(key), from_redis)
+    if copied:
         count(name, hit=True)
-    else:
-        count(name, hit=False)
-        value = load()
-        cache.set(key, value, timeout=int(ttl))
-    if copies is not None:
-        copies.keep(redis_key, value, since=since)
     return value
 
 

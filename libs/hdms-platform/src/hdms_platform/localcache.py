@@ -76,6 +76,17 @@ class TrackedCopies:
             self._entries.move_to_end(key)
             return entry[1]
 
+    def read_through(self, key: str, read: Callable[[], Any]) -> tuple[Any, bool]:
+        """(value, whether it was this process's copy): the copy, else `read()` (from Redis),
+        kept as the copy unless anything under the prefix changed while it ran."""
+        value = self.get(key)
+        if value is not None:
+            return value, True
+        since = self.generation()
+        value = read()
+        self.keep(key, value, since=since)
+        return value, False
+
     def generation(self) -> int:
         """Take before reading `key` from Redis; pass to keep()."""
         with self._lock:

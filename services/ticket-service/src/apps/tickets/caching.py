@@ -69,20 +69,18 @@ def list_generation() -> str:
     back with an old value and resurrect stale pages. This process's copy (list_copies) is read
     first, so a list hit makes no round trip for it."""
     copies = list_copies()
-    if copies is not None:
-        redis_key = cache.make_key(LIST_GENERATION_KEY)
-        copy = copies.get(redis_key)
-        if copy is not None:
-            return str(copy)
-        since = copies.generation()
+    if copies is None:
+        return _generation_in_redis()
+    return str(copies.read_through(cache.make_key(LIST_GENERATION_KEY), _generation_in_redis)[0])
+
+
+def _generation_in_redis() -> str:
     token = cache.get(LIST_GENERATION_KEY)
     if token is None:
         token = uuid.uuid4().hex
-        if not cache.add(LIST_GENERATION_KEY, token, timeout=int(TTL.LONG)):
+        if not cache.add(LIST_GENERATION_KEY, token, timeout=int(TTL.LONG)):  # another reader's wins
             token = cache.get(LIST_GENERATION_KEY) or token
-    if copies is not None:
-        copies.keep(redis_key, token, since=since)
-    return token
+    return str(token)
 
 
 def list_key(*, scope: object, filters: dict, page_key: str) -> str:
