@@ -68,6 +68,17 @@ def get_or_load(key: str, *, ttl: TTL, load: Callable[[], Any], name: str, copie
     return value
 
 
+def from_copy(key: str, *, name: str, copies: TrackedCopies | None) -> Any | None:
+    """This process's copy of `key` (hdms_platform.localcache), counted as a hit of policy `name`;
+    None when it holds none. Touches nothing but memory: no round trip, nothing to fail."""
+    from django.core.cache import cache
+
+    value = copies.get(cache.make_key(key)) if copies is not None else None
+    if value is not None:
+        count(name, hit=True)
+    return value
+
+
 class SafeJSONSerializer(JSONSerializer):  # type: ignore[misc]  # django-redis ships no types
     """JSON in, JSON out: nothing read from Redis is ever unpickled (Django's and django-redis'
     default is pickle, so anyone able to write a cache key could run code in every service).

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from hdms_platform.api import Pagination
 from hdms_platform.cache import TTL, get_or_load
+from hdms_platform.fastpath import FromMemory
 from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
 
 from . import caching, selectors, services
@@ -110,7 +111,7 @@ class TicketListCreateApi(APIView):
         return Response(serialize_ticket(ticket), status=status.HTTP_201_CREATED)
 
 
-class TicketDetailApi(APIView):
+class TicketDetailApi(FromMemory):
     class TicketUpdateInput(serializers.Serializer):
         subject = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
@@ -120,6 +121,9 @@ class TicketDetailApi(APIView):
             if not attrs:
                 raise serializers.ValidationError("Send at least one of subject, description, priority.")
             return attrs
+
+    def from_memory(self, user, ticket_id):
+        return selectors.ticket_detail_from_memory(user=user, ticket_id=ticket_id)
 
     @extend_schema(responses={200: TicketOutput}, summary="One ticket (cached); 404 also when not yours")
     def get(self, request, ticket_id):
