@@ -958,8 +958,9 @@ def report(results: dict, args, output: Path) -> None:
         *(["Where a target is not met, what is known of why:"] if not all_met else []),
         *(
             [
-                "- **read through PgBouncer vs direct**: each query takes one more hop (TCP to PgBouncer, which",
-                "  forwards it over PostgreSQL's Unix socket; `direct` uses that socket itself); see the pair ratios.",
+                "- **read through PgBouncer vs direct**: each query takes one more hop, and PgBouncer's own CPU",
+                "  (measured 50-75 us per query) comes out of the same 2 cores as the services' and wrk's; reaching",
+                "  PgBouncer over a Unix socket instead of TCP did not change it (docs/performance-profiles.md).",
             ]
             if read_ratio_32 < 0.95
             else []
@@ -974,8 +975,9 @@ def report(results: dict, args, output: Path) -> None:
         ),
         *(
             [
-                "- **cached detail vs bare view**: a hit's own work is small (DRF's dispatch ~4% of a worker); the",
-                "  gap is its threads waiting for the GIL around each response write; see docs/performance-profiles.md.",
+                "- **cached detail vs bare view**: a hit's own Python is now ~60 us more than the bare view's (its",
+                "  URL, the answer from memory); the rest is its threads waiting for the GIL around each response",
+                "  write; see docs/performance-profiles.md.",
             ]
             if hit_ratio < 0.85
             else []
@@ -1040,7 +1042,10 @@ def report(results: dict, args, output: Path) -> None:
         "expire; the ticket's cached entry copied in each process and dropped the moment Redis' key-space",
         "tracking says its key changed (`hdms_platform.localcache`), so a hit makes no Redis round trip; the",
         "access log written by one thread per process from a queue, so request threads no longer wait on",
-        "each other's log line. What is left between the two: docs/performance-profiles.md (the GIL wait).",
+        "each other's log line; a plain JSON GET by a token this process has verified, for a ticket it holds",
+        "a copy of, answered without DRF's dispatch (`hdms_platform.fastpath`: DRF's own bytes and headers;",
+        "every other request, refusals included, goes through DRF); the services' own URLs listed before the",
+        "platform's. What is left between the two: docs/performance-profiles.md.",
         "A cached list page is copied per process the same way, and so is the list generation token its key",
         "embeds (tracked apart from the details, so a list miss storing a page never stops details being",
         "copied): a list hit makes no Redis round trip either, where it made two.",
