@@ -73,9 +73,11 @@ def test_the_shortcut_keeps_the_token_check_and_the_access_rule(actors, ticket, 
     assert owner.get(url).status_code == 200 and full_path == [url]  # now known: from memory
     full_path.clear()
 
+    before = snapshot()
     for _ in range(2):  # the access rule, once the stranger's token is known here too: 404
         stranger = actors["customer_b"].client.get(url)
         assert stranger.status_code == 404 and stranger.json()["error"]["code"] == "not_found"
+    assert _delta(before, "ticket_detail_hit") == 2  # one per read: a refused shortcut counts nothing
 
     forged = APIClient()
     forged.credentials(HTTP_AUTHORIZATION=f"Bearer {actors['agent'].user.token[:-4]}AAAA")

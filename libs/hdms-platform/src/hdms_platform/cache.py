@@ -68,15 +68,13 @@ def get_or_load(key: str, *, ttl: TTL, load: Callable[[], Any], name: str, copie
     return value
 
 
-def from_copy(key: str, *, name: str, copies: TrackedCopies | None) -> Any | None:
-    """This process's copy of `key` (hdms_platform.localcache), counted as a hit of policy `name`;
-    None when it holds none. Touches nothing but memory: no round trip, nothing to fail."""
+def from_copy(key: str, *, copies: TrackedCopies | None) -> Any | None:
+    """This process's copy of `key` (hdms_platform.localcache), or None when it holds none. Touches
+    nothing but memory: no round trip, nothing to fail. Counting the hit is the caller's, once it
+    answers with the value (`count`)."""
     from django.core.cache import cache
 
-    value = copies.get(cache.make_key(key)) if copies is not None else None
-    if value is not None:
-        count(name, hit=True)
-    return value
+    return copies.get(cache.make_key(key)) if copies is not None else None
 
 
 class SafeJSONSerializer(JSONSerializer):  # type: ignore[misc]  # django-redis ships no types
