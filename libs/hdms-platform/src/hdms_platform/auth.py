@@ -130,7 +130,9 @@ class _VerifiedTokens:
 
     @staticmethod
     def key(token: str) -> bytes:
-        return hashlib.sha256(f"{settings.HDMS_JWT_PUBLIC_KEY}\n{token}".encode()).digest()
+        digest = _public_key_hash(settings.HDMS_JWT_PUBLIC_KEY).copy()  # the key's bytes hashed once
+        digest.update(token.encode())
+        return cast(bytes, digest.digest())
 
     def get(self, key: bytes) -> TokenUser | None:
         with self._lock:
@@ -149,6 +151,12 @@ class _VerifiedTokens:
             self._users.move_to_end(key)
             while len(self._users) > self._size:
                 self._users.popitem(last=False)
+
+
+@lru_cache(maxsize=4)
+def _public_key_hash(public_key: str) -> Any:
+    """SHA-256 state after `<public key>\n`: each token's key continues it (rotation changes it)."""
+    return hashlib.sha256(f"{public_key}\n".encode())
 
 
 _verified = _VerifiedTokens()

@@ -32,6 +32,7 @@ from .auth import AccessTokenAuthentication, TokenUser, bearer_token, verified_u
 
 _PLAIN_ACCEPT = frozenset({"", "*/*", "application/json"})
 _RENDERER = JSONRenderer()
+_ALLOW: dict[type, str] = {}  # a view's Allow header, as DRF computes it per request, once per class
 
 
 class FromMemory(APIView):
@@ -47,7 +48,7 @@ class FromMemory(APIView):
         if user is not None and (data := self.from_memory(user, **kwargs)) is not None:
             request.user = user  # type: ignore[assignment]  # as DRF sets it: the access log's user id
             answer = HttpResponse(_RENDERER.render(data), content_type=_RENDERER.media_type)
-            answer["Allow"] = ", ".join(self.allowed_methods)
+            answer["Allow"] = _ALLOW.get(type(self)) or _ALLOW.setdefault(type(self), ", ".join(self.allowed_methods))
             return answer
         return cast(HttpResponseBase, super().dispatch(request, *args, **kwargs))
 
