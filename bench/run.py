@@ -43,7 +43,7 @@ from hdms_tools.stack import REPO, find_postgres_bindir, wait_until
 
 PY = str(REPO / ".venv" / "bin" / "python")
 GUNICORN = str(REPO / ".venv" / "bin" / "gunicorn")
-WEB_WORKERS, WEB_THREADS, CELERY_CONCURRENCY = 3, 4, 2  # as the stack runs them (hdms_tools.processes)
+WEB_WORKERS, WEB_THREADS, CELERY_CONCURRENCY = 4, 4, 2  # as the stack runs them (hdms_tools.processes)
 PAIRS, PAIR_SECONDS = 10, 3  # Bench.paired: short runs taking turns, A B B A
 FANOUT_SECONDS = 20  # at 2 events/s: 40 events, so one slow moment of the machine is not the p99
 UPLOAD_ROUNDS = 3  # of 20 concurrent uploads: one p95 over 60, not the 19th of 20

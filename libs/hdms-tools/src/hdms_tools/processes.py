@@ -94,9 +94,10 @@ def venv_bin(name: str) -> str:
 
 def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
     """name -> (argv, working directory, port or None)."""
-    # Cores + 1 on the 2-core reference machine: a third process fills the time the other two spend
-    # waiting on PgBouncer and on each other's GIL (docs/performance-profiles.md, 2026-12-05).
-    workers = config.get("HDMS_WEB_WORKERS", "3")
+    # 2 x cores on the 2-core reference machine (gunicorn's own guidance is 2 x cores + 1): more
+    # processes fill the time the others spend waiting on PgBouncer and on their GIL; measured
+    # against 2, 3 and 5 in docs/performance-profiles.md (2026-12-05).
+    workers = config.get("HDMS_WEB_WORKERS", "4")
     out: dict[str, tuple[list[str], Path, int | None]] = {}
     for service in SERVICES:
         port = config.port(f"{service.upper()}_SERVICE_PORT", 8000 + SERVICES.index(service) + 1)
