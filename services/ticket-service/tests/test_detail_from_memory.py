@@ -119,3 +119,23 @@ def test_the_access_log_names_the_user_a_shortcut_answered(actors, ticket, full_
     full_path.clear()
     assert actors["customer_a"].client.get(url).status_code == 200 and full_path == []
     assert logged[-1] == str(actors["customer_a"].user.id)
+
+
+def test_a_view_with_other_permissions_never_takes_the_shortcut(actors, ticket, full_path):
+    """The shortcut assumes 'signed in' is the whole permission check: a view asking more (here,
+    staff only) always goes through DRF, which refuses the customer the copy would have served."""
+    from rest_framework.test import APIRequestFactory
+
+    from apps.tickets.apis import TicketDetailApi
+    from hdms_platform.auth import IsStaffMember
+
+    class StaffOnlyDetail(TicketDetailApi):
+        permission_classes = [IsStaffMember]
+
+    url = f"/api/v1/tickets/{ticket.id}/"
+    owner = actors["customer_a"]
+    _copied(owner.client, url, full_path)  # the copy is here and the owner's token is known
+    full_path.clear()
+    request = APIRequestFactory().get(url, HTTP_AUTHORIZATION=f"Bearer {owner.user.token}")
+    response = StaffOnlyDetail.as_view()(request, ticket_id=ticket.id)
+    assert response.status_code == 403 and full_path == [url]

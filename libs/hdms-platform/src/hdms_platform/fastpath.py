@@ -32,7 +32,10 @@ from .auth import AccessTokenAuthentication, TokenUser, bearer_token, verified_u
 
 _PLAIN_ACCEPT = frozenset({"", "*/*", "application/json"})
 _RENDERER = JSONRenderer()
-_ALLOW: dict[type, str] = {}  # a view's Allow header, as DRF computes it per request, once per class
+# Per view class, worked out on its first GET: its Allow header (as DRF computes it on every request)
+# when its authentication and permissions are the ones this path assumes, else None. Both are fixed
+# when the class is defined (DRF reads its settings into the class attributes then).
+_ALLOW_IF_PLAIN: dict[type, str | None] = {}
 
 
 class FromMemory(APIView):
@@ -44,21 +47,31 @@ class FromMemory(APIView):
         raise NotImplementedError
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = self._known_user(request) if request.method == "GET" else None
+        allow = self._allow_if_plain() if request.method == "GET" else None
+        user = self._known_user(request) if allow is not None else None
         if user is not None and (data := self.from_memory(user, **kwargs)) is not None:
             request.user = user  # type: ignore[assignment]  # as DRF sets it: the access log's user id
             answer = HttpResponse(_RENDERER.render(data), content_type=_RENDERER.media_type)
-            answer["Allow"] = _ALLOW.get(type(self)) or _ALLOW.setdefault(type(self), ", ".join(self.allowed_methods))
+            answer["Allow"] = allow
             return answer
         return cast(HttpResponseBase, super().dispatch(request, *args, **kwargs))
 
-    def _known_user(self, request: HttpRequest) -> TokenUser | None:
+    def _allow_if_plain(self) -> str | None:
+        view = type(self)
+        if view not in _ALLOW_IF_PLAIN:
+            plain = (
+                self.authentication_classes == [AccessTokenAuthentication]
+                and self.permission_classes == [IsAuthenticated]
+                and not self.throttle_classes
+            )
+            _ALLOW_IF_PLAIN[view] = ", ".join(self.allowed_methods) if plain else None
+        return _ALLOW_IF_PLAIN[view]
+
+    @staticmethod
+    def _known_user(request: HttpRequest) -> TokenUser | None:
         if (
             request.META.get("HTTP_ACCEPT", "") not in _PLAIN_ACCEPT
             or request.META.get("QUERY_STRING")  # `?format=` is DRF's to read, and a detail takes no other
-            or self.authentication_classes != [AccessTokenAuthentication]
-            or self.permission_classes != [IsAuthenticated]
-            or self.throttle_classes
         ):
             return None
         token = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
