@@ -48,8 +48,11 @@ class FromMemory(APIView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         allow = self._allow_if_plain() if request.method == "GET" else None
-        user = self._known_user(request) if allow is not None else None
-        if user is not None and (data := self.from_memory(user, **kwargs)) is not None:
+        if (
+            allow is not None
+            and (user := self._known_user(request)) is not None
+            and (data := self.from_memory(user, **kwargs)) is not None
+        ):
             request.user = user  # type: ignore[assignment]  # as DRF sets it: the access log's user id
             answer = HttpResponse(_RENDERER.render(data), content_type=_RENDERER.media_type)
             answer["Allow"] = allow
