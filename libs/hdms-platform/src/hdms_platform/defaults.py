@@ -13,7 +13,13 @@ from typing import Any
 from . import settings as _builders  # underscored: a star import takes only these settings' names
 from .env import env as _env
 
-ALLOWED_HOSTS = _env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+# The public names (DJANGO_ALLOWED_HOSTS) plus the names and addresses other programs reach this
+# one by: loopback (health checks inside a container), HDMS_INTERNAL_HOSTS (compose's service names,
+# for service-to-service calls) and this host's own addresses (a scrape of one replica by address).
+ALLOWED_HOSTS = [
+    *_env.list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1"]),
+    *_builders.internal_hosts(_env.list("HDMS_INTERNAL_HOSTS", [])),
+]
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -61,6 +61,26 @@ class JsonFormatter(_LibraryJsonFormatter):
         )
 
 
+class _NoLock:
+    """A lock that never waits, for a handler whose queue needs none: Python 3.11's Handler calls
+    acquire()/release(), 3.13's (the app image) enters it as a context manager."""
+
+    def acquire(self, *args: Any) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
 class AccessLogHandler(logging.handlers.QueueHandler):
     """The access log's handler: the request thread formats its line and queues it; one thread per
     process writes the lines out. A StreamHandler holds its lock while it formats and writes, so
@@ -79,7 +99,7 @@ class AccessLogHandler(logging.handlers.QueueHandler):
         self._start_lock = threading.Lock()
 
     def createLock(self) -> None:
-        self.lock = None  # type: ignore[assignment]  # the queue is thread-safe; no lock needed
+        self.lock = _NO_LOCK  # type: ignore[assignment]  # the queue is thread-safe; no lock needed
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._pid != os.getpid():

@@ -9,6 +9,7 @@ roles, Celery, logging, DRF. A service passes its name and says what is its own.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,17 @@ def service_secrets(service: str) -> set[str]:
     if service == "user":
         own |= {"JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE"}
     return own
+
+
+def internal_hosts(names: list[str]) -> list[str]:
+    """The Host values other programs of the stack send: loopback, the given names, and this host's
+    own addresses (a container's, so Prometheus or a probe may ask one replica by its address)."""
+    hosts = ["localhost", "127.0.0.1", "[::1]", *names]
+    try:
+        hosts += socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        pass  # no resolvable host name (a bare sandbox): loopback and the names still hold
+    return list(dict.fromkeys(hosts))
 
 
 def pgbouncer_address(env: Env = default_env) -> tuple[str, int]:

@@ -111,8 +111,25 @@ def _broker(config: Config) -> redis.Redis:
 
 
 def _commit() -> str:
-    result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+    """The code's commit: git's answer in a checkout, else the image's HDMS_COMMIT (no git there)."""
+    try:
+        result = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    except OSError:  # no git on this machine (the app image)
+        result = None
+    if result is not None and result.returncode == 0:
+        return result.stdout.strip()
+    return os.environ.get("HDMS_COMMIT", "") or "unknown"
+
+
+def _other_clients(config: Config) -> list[str]:
+    """The programs still connected to the broker's Redis (by their ACL user), this process aside:
+    in compose nothing else can tell whether the services and workers are stopped."""
+    broker = _broker(config)
+    me = broker.client_id()
+    apps = {"hdms-cache", "hdms-channels", "hdms-broker"}  # not the admin's health checks nor the exporter
+    return sorted(
+        {f"{c['user']}@{c.get('addr', '?').rsplit(':', 1)[0]}" for c in broker.client_list() if int(c["id"]) != me and c.get("user") in apps}
+    )
 
 
 def create(config: Config, target: Path) -> Path:
@@ -198,6 +215,14 @@ def restore(config: Config, backup: Path) -> None:
         ]
         if up:
             raise StackError(f"stop the programs first (make down, then make infra): running now: {', '.join(up)}", EXIT_BACKUP)
+    if config.get("BACKUP_PG_HOST", ""):
+        connected = _other_clients(config)
+        if connected:
+            raise StackError(
+                "stop the programs first (docker compose stop, keeping pgbouncer and redis): still connected to "
+                f"Redis: {', '.join(connected)}",
+                EXIT_BACKUP,
+            )
     pg = Postgres(config)
     for service, entry in manifest["databases"].items():
         name = f"hdms_{service}"

@@ -30,9 +30,22 @@ def render(example: str, overrides: dict[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+APP_GID = 10001  # the app image's hdms group (Dockerfile)
+
+
+def share_with_containers(private: Path) -> None:
+    """The private key 0640, its group the app image's (as root) or the user's own: compose mounts
+    the file as it is (it ignores a file secret's uid/gid/mode), and user-service runs as uid 10001
+    with that group added (HDMS_KEYS_GID, default 10001). Nobody else on the host may read it."""
+    if os.geteuid() == 0:
+        os.chown(private, -1, APP_GID)
+    private.chmod(0o640)
+
+
 def ensure_keys(private: Path, public: Path) -> bool:
     """An RS256 key pair for access tokens, made with openssl; False when both already exist."""
     if private.exists() and public.exists():
+        share_with_containers(private)
         return False
     private.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
@@ -40,7 +53,7 @@ def ensure_keys(private: Path, public: Path) -> bool:
         check=True,
         capture_output=True,
     )
-    private.chmod(0o600)
+    share_with_containers(private)
     subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True, capture_output=True)
     return True
 

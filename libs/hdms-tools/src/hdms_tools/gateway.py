@@ -47,6 +47,7 @@ class Gateway:
             "GATEWAY_LISTEN_CONF": str(self.dir / "listen.conf"),
             "GATEWAY_ACCESS_LOG": str(self.stack.log / "gateway-access.log"),
             "GATEWAY_UPLOAD_MAX_BODY": str(upload_limit),
+            "GATEWAY_RESOLVER": "# no resolver: the upstreams are loopback addresses",
         }
 
     def write_config(self) -> bool:

@@ -143,6 +143,8 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 # SO_REUSEPORT would also let a stray process share the port: start() refuses a port
                 # already in use first.
                 "--reuse-port",
+                # gunicorn 27's control interface (a socket under $HOME) is not used by HDMS.
+                "--no-control-socket",
             ]
         out[service] = (argv, src, port)
     concurrency = config.get("HDMS_CELERY_CONCURRENCY", "2")
