@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/libs/hdms-platform/src:$(CURDIR)/libs/hdms-tools/src
 
-.PHONY: help env deps infra up down down-purge status verify test chaos lint bench bench-pgbench observe observe-down backup restore
+.PHONY: help env deps infra up down down-purge status verify test test-compose images chaos lint bench bench-pgbench observe observe-down backup restore
 
 help:
 	@echo "make up      start infrastructure, migrate, run the four services and a Celery worker"
@@ -11,6 +11,8 @@ help:
 	@echo "make test    install what is needed, run every test on a private stack, tear it down"
 	@echo "make backup  every database, the media and the broker's tasks -> backups/hdms-<time>/ (BACKUP_DIR)"
 	@echo "make restore BACKUP=backups/hdms-<time>  into a stack whose programs are stopped (make down; make infra)"
+	@echo "make test-compose  the compose suite alone (also run by make test): dev and prod on a real Docker engine"
+	@echo "make images  a Docker engine, the offline image set (Debian's packages) and the app image"
 	@echo "make chaos   the fault suite alone (also run by make test): faults under load, a table of results"
 	@echo "make verify  check every connection of the running stack (scripts/verify-all-connections.sh)"
 	@echo "make observe Prometheus + PgBouncer/Redis exporters scraping the running stack (PROMETHEUS_PORT, 9090)"
@@ -27,13 +29,15 @@ deps:
 infra: env deps
 	@bash scripts/start-infrastructure.sh
 
-up: infra
-	@bash scripts/migrate-all.sh
-	@$(PY) -m hdms_tools.processes start
+# Where the stack runs: compose when a Docker engine can start it (HDMS_STACK_MODE; `python3 -m
+# hdms_tools.stack mode` says which and why), else natively.
+up: env deps
+	@if [ "$$(python3 -m hdms_tools.stack mode)" = docker ]; then python3 -m hdms_tools.stack up; else \
+	  bash scripts/start-infrastructure.sh && bash scripts/migrate-all.sh && $(PY) -m hdms_tools.processes start; fi
 
 down:
-	@-[ -x $(PY) ] && $(PY) -m hdms_tools.processes stop
-	@bash scripts/stop-infrastructure.sh
+	@if [ "$$(python3 -m hdms_tools.stack mode 2>/dev/null)" = docker ]; then python3 -m hdms_tools.stack stop; else \
+	  { [ ! -x $(PY) ] || $(PY) -m hdms_tools.processes stop; }; bash scripts/stop-infrastructure.sh; fi
 
 down-purge:
 	@-[ -x $(PY) ] && $(PY) -m hdms_tools.processes stop
@@ -53,8 +57,9 @@ restore: deps
 	@$(PY) -m hdms_tools.backup restore "$(BACKUP)"
 
 status:
-	@python3 -m hdms_tools.stack status; infra=$$?; \
-	if [ -x $(PY) ]; then $(PY) -m hdms_tools.processes status; else false; fi && exit $$infra
+	@if [ "$$(python3 -m hdms_tools.stack mode 2>/dev/null)" = docker ]; then python3 -m hdms_tools.stack status; else \
+	  python3 -m hdms_tools.stack status; infra=$$?; \
+	  if [ -x $(PY) ]; then $(PY) -m hdms_tools.processes status; else false; fi && exit $$infra; fi
 
 verify:
 	@bash scripts/verify-all-connections.sh
@@ -69,6 +74,12 @@ test: deps
 
 chaos: deps
 	@$(PY) -m hdms_tools.testrun --only chaos
+
+test-compose: deps
+	@$(PY) -m hdms_tools.testrun --only compose
+
+images:
+	@python3 -m hdms_tools.images
 
 
 bench: deps

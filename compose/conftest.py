@@ -19,9 +19,13 @@ def built():
     images.build_app(base=images.OFFLINE["HDMS_BASE_IMAGE"] if not images.has_image("debian:trixie-slim") else "debian:trixie-slim")
 
 
+RUNNING: list[ComposeStack] = []  # one stack at a time: two would share two cores
+
+
 @pytest.fixture(scope="session")
 def dev(built):
     stack = ComposeStack("dev", ("docker-compose.yml", "docker-compose.dev.yml"))
+    RUNNING.append(stack)
     stack.write_env()
     stack.down()
     try:
@@ -52,6 +56,8 @@ def prod(built):
         GATEWAY_HTTP_PORT=str(free_port()),
         GATEWAY_HTTPS_PORT=str(free_port()),
     )
+    for other in RUNNING:
+        other.down()
     stack.down()
     try:
         stack.up_seconds = stack.up()

@@ -82,7 +82,9 @@ class ComposeStack:
     def run(self, *args: str, check: bool = True, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
-        result = subprocess.run(self.command(*args), cwd=REPO, stdin=subprocess.DEVNULL, timeout=timeout, **kwargs)
+        if "input" not in kwargs:
+            kwargs["stdin"] = subprocess.DEVNULL
+        result = subprocess.run(self.command(*args), cwd=REPO, timeout=timeout, **kwargs)
         if check and result.returncode != 0:
             raise AssertionError(f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
@@ -94,6 +96,10 @@ class ComposeStack:
 
     def exec(self, service: str, *argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
         return self.run("exec", "-T", service, *argv, check=check, **kwargs)
+
+    def docker_exec(self, container: str, *argv: str) -> subprocess.CompletedProcess:
+        """In one container by name (a replica), where `exec` picks the service's first."""
+        return subprocess.run(["docker", "exec", container, *argv], capture_output=True, text=True, check=True, timeout=60)
 
     def containers(self, service: str | None = None, *, all_states: bool = False) -> list[dict]:
         args = ["ps", "--format", "json", *(["-a"] if all_states else []), *([service] if service else [])]
@@ -116,4 +122,12 @@ class ComposeStack:
 
     def env(self) -> dict[str, str]:
         """What the verify scripts and the test client need to reach the published ports."""
-        return {**os.environ, **self.values, "HDMS_ENV_FILE": str(self.env_file), "PGBOUNCER_HOST": "127.0.0.1", "REDIS_HOST": "127.0.0.1"}
+        return {
+            **os.environ,
+            **self.values,
+            "HDMS_ENV_FILE": str(self.env_file),
+            "PGBOUNCER_HOST": "127.0.0.1",
+            "REDIS_HOST": "127.0.0.1",
+            "JWT_PRIVATE_KEY_FILE": self.values["JWT_PRIVATE_KEY_PATH"],
+            "JWT_PUBLIC_KEY_FILE": self.values["JWT_PUBLIC_KEY_PATH"],
+        }

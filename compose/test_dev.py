@@ -4,6 +4,8 @@ found when the files first ran (issue 29), each as a test."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import subprocess
 from datetime import datetime
 
@@ -51,7 +53,7 @@ def test_dbshell_from_a_service_reaches_postgres_through_pgbouncer(dev):
         input="\\conninfo\nSELECT current_user, current_database();\n",
     )  # fmt: skip
     assert 'on host "pgbouncer"' in done.stdout and 'port "6432"' in done.stdout, done.stdout
-    assert "hdms_ticket | hdms_ticket" in done.stdout
+    assert re.search(r"^ hdms_ticket +\| hdms_ticket$", done.stdout, re.M), done.stdout
 
 
 def test_postgres_has_no_network_and_accepts_only_its_socket(dev):
@@ -67,20 +69,31 @@ def test_postgres_has_no_network_and_accepts_only_its_socket(dev):
     assert rules.stdout.split() == ["local|scram-sha-256", "host|reject", "hostssl|reject"], rules.stdout
 
 
-@pytest.mark.parametrize("service", APPS)
-def test_no_app_container_reaches_postgres(dev, service):
+def test_no_app_container_reaches_postgres(dev):
+    """From every app container: PostgreSQL's name does not resolve to anything that answers (it
+    has no address), and no address any container has is PostgreSQL's. Bounded: a name Docker's DNS
+    does not know is asked upstream, which here never answers."""
     probe = (
-        "import psycopg,sys\n"
-        "for host in ('postgres', 'hdms-ctest-dev-postgres-1'):\n"
+        "import threading, psycopg\n"
+        "result = []\n"
+        "def attempt():\n"
         "    try:\n"
-        "        psycopg.connect(host=host, port=5432, user='postgres', dbname='postgres', connect_timeout=2)\n"
-        "    except psycopg.OperationalError as exc:\n"
-        "        print('refused', host, str(exc).splitlines()[0])\n"
-        "    else:\n"
-        "        sys.exit('reached ' + host)\n"
+        "        psycopg.connect(host='postgres', port=5432, user='postgres', dbname='postgres', connect_timeout=2).close()\n"
+        "        result.append('reached')\n"
+        "    except Exception as exc:\n"
+        "        result.append('refused')\n"
+        "thread = threading.Thread(target=attempt, daemon=True); thread.start(); thread.join(4)\n"
+        "print(result[0] if result else 'refused (no answer)')\n"
     )
-    done = dev.exec(service, "python", "-c", probe, check=False)
-    assert done.returncode == 0 and done.stdout.count("refused") == 2, done.stdout + done.stderr
+    containers = [c for c in dev.containers() if c["Service"] in APPS]
+    assert {c["Service"] for c in containers} == set(APPS)
+    postgres_id = dev.containers("postgres")[0]["ID"]
+    for container in containers:
+        done = dev.docker_exec(container["Name"], "python", "-c", probe)
+        assert done.stdout.startswith("refused"), (container["Service"], done.stdout)
+    for network in dev.inspect(containers[0]["Name"])["NetworkSettings"]["Networks"]:
+        attached = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True).stdout)
+        assert not any(cid.startswith(postgres_id) for cid in attached[0]["Containers"]), network
 
 
 def test_only_loopback_is_published(dev):
@@ -118,10 +131,10 @@ def test_a_user_journey_through_the_gateway(dev):
         async with desk.socket(customer, ticket["id"]) as ws:
             await asyncio.sleep(0.3)
             desk.comment(customer, ticket["id"], "seen live")
-            return await next_message(ws, timeout=15, where=lambda m: m.get("type") == "comment.created")
+            return await next_message(ws, timeout=15, where=lambda m: m.get("type") == "comment.added")
 
     event = asyncio.run(live_comment())
-    assert event["type"] == "comment.created"
+    assert event["type"] == "comment.added"
     posted = upload(desk, customer, ticket["id"], "shot.png", png(), "image/png")
     assert posted.status_code in (201, 202), posted.text
     ready = wait_status(desk, customer, posted.json()["id"], {"ready", "rejected"}, timeout=60)

@@ -74,11 +74,45 @@ def test_named_volumes_for_state(base):
 
 
 def test_only_pgbouncer_reaches_postgres(base):
-    assert base["networks"]["data"]["internal"] is True
-    on_data = [name for name, s in base["services"].items() if "data" in s.get("networks", [])]
-    assert sorted(on_data) == ["pgbouncer", "postgres"]
-    assert base["services"]["postgres"]["networks"] == ["data"]
-    assert "ports" not in base["services"]["postgres"]
+    """PostgreSQL has no network: its socket, in a volume only PgBouncer mounts, is the one way in;
+    its pg_hba.conf accepts that socket only (compose/test_dev.py proves it on a real engine)."""
+    postgres = base["services"]["postgres"]
+    assert postgres["network_mode"] == "none" and "networks" not in postgres and "ports" not in postgres
+    assert "listen_addresses=" in postgres["command"] and "hba_file=/hdms/pg_hba.conf" in postgres["command"]
+    socket_users = sorted(name for name, s in base["services"].items() if any(str(v).startswith("pgsocket:") for v in s.get("volumes", [])))
+    assert socket_users == ["pgbouncer", "postgres"]
+    hba = [line.split() for line in (REPO / "config/postgres/pg_hba.conf").read_text().splitlines() if line and not line.startswith("#")]
+    assert [rule for rule in hba if rule[-1] != "reject"] == [["local", "all", "all", "scram-sha-256"]]
+
+
+def test_every_image_is_named_by_a_variable_with_the_upstream_default(base):
+    from hdms_tools import images
+
+    for name, variable in (("postgres", "POSTGRES_IMAGE"), ("pgbouncer", "PGBOUNCER_IMAGE"), ("redis", "REDIS_IMAGE"), ("gateway", "NGINX_IMAGE")):
+        assert re.fullmatch(r"\$\{" + variable + r":-[a-z0-9./-]+:[\w.-]+\}", base["services"][name]["image"]), name
+        assert variable in images.OFFLINE
+    assert base["services"]["user-service"]["image"] == "${APP_IMAGE:-hdms/app:local}"
+    for name, service in base["services"].items():
+        assert service["image"].startswith("${"), name
+
+
+def test_the_image_installs_the_runtime_pins_of_the_lock():
+    def pins(name: str) -> dict[str, str]:
+        lines = (REPO / name).read_text().split()
+        return {line.split("==")[0].lower().replace("_", "-"): line.split("==")[1] for line in lines if "==" in line}
+
+    runtime, full = pins("requirements-runtime.lock"), pins("requirements.lock")
+    assert {name: full.get(name) for name in runtime} == runtime  # a subset, pinned alike
+    for tool in ("pytest", "mypy", "ruff", "matplotlib", "schemathesis", "hypothesis", "django-stubs"):
+        assert tool not in runtime, tool
+
+
+def test_the_build_context_admits_code_only():
+    ignore = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert ignore[0] == "*"  # everything left out first, then let in by name
+    allowed = [line[1:] for line in ignore if line.startswith("!")]
+    assert all(not a.startswith((".env", ".keys", "backups", "media", ".devstack", ".git")) for a in allowed), allowed
+    assert "**/*.pem" in ignore and "**/.env" in ignore
 
 
 def test_apps_reach_the_database_only_through_pgbouncer(base):

@@ -21,6 +21,9 @@ ALLOWED_HOSTS = [
     *_builders.internal_hosts(_env.list("HDMS_INTERNAL_HOSTS", [])),
 ]
 ROOT_URLCONF = "core.urls"
+# Technical error pages (DEBUG): secrets inside URL values masked, and shown to direct loopback callers only.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "hdms_platform.debugpages.SecretFilter"
+DEFAULT_EXCEPTION_REPORTER = "hdms_platform.debugpages.LoopbackReporter"
 WSGI_APPLICATION = "core.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

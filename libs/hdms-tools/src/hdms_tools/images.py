@@ -75,13 +75,15 @@ def apt_install(*packages: str) -> None:
     missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if missing:
         say(f"installing {' '.join(missing)} from Debian")
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, stdin=subprocess.DEVNULL)
         subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env, check=True, stdin=subprocess.DEVNULL)
 
 
 def install_compose_plugin() -> None:
     """Compose v2 from Debian trixie's package, fetched with a private apt state (the machine's
     sources stay as they are); its one dependency is libc6."""
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", COMPOSE_DEB], capture_output=True, text=True)
+    if installed.returncode == 0 and installed.stdout.startswith("2."):
         return
     with tempfile.TemporaryDirectory(prefix="hdms-apt-") as tmp:
         root = Path(tmp)

@@ -8,6 +8,7 @@ point a test at a developer's stack are scrubbed from the environment first.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,14 +136,40 @@ def pytest(name: str, target: Path, state: Path, suites: list[Suite], extra: lis
     )
 
 
+def compose_suite(suites: list[Suite]) -> None:
+    """The compose files on a real Docker engine (compose/): one started here if none answers (as
+    root; stopped again after), else skipped with the reason on one line."""
+    from . import images
+
+    engine = images.Engine()
+    reason = engine.why_not()
+    if reason:
+        print(f"\n=== compose: skipped: {reason}", flush=True)
+        suites.append(Suite("compose (skipped)", True, 0.0, skipped=1))
+        return
+    try:
+        engine.ensure()
+    except (images.StackError, subprocess.CalledProcessError) as exc:
+        print(f"\n=== compose: no Docker engine could be started: {exc}", flush=True)
+        suites.append(Suite("compose: engine", False, 0.0, failed=1))
+        return
+    state = Path(tempfile.mkdtemp(prefix="hdms-compose-suite-"))
+    try:
+        pytest("compose", REPO / "compose", state, suites, ["--durations=5"])
+    finally:
+        engine.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`make test` runs every suite; `make chaos` (`--only chaos`) only the fault suite, on its own
     stack; `make lint` and the pre-commit hook (`--only mypy`) the type checks, on a stack's
     configuration (the settings need one) with no server started."""
     only_chaos = (argv or []) == ["--only", "chaos"]
     only_mypy = (argv or []) == ["--only", "mypy"]
-    if argv and not (only_chaos or only_mypy):
-        print("usage: python -m hdms_tools.testrun [--only chaos|mypy]", file=sys.stderr)
+    only_compose = (argv or []) == ["--only", "compose"]
+    if argv and not (only_chaos or only_mypy or only_compose):
+        print("usage: python -m hdms_tools.testrun [--only chaos|mypy|compose]", file=sys.stderr)
         return 2
     stack = test_stack()
     stack.activate()
@@ -158,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"private stack: {state} (env {stack.env_file})", flush=True)
     try:
-        if only_chaos and run(*START, suites):
+        if only_compose:
+            compose_suite(suites)
+        elif only_chaos and run(*START, suites):
             run(*MIGRATE, suites)
             if run(*PROGRAMS, suites):
                 pytest("chaos", REPO / "chaos", state, suites)
@@ -195,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 pytest("chaos", REPO / "chaos", state, suites)  # last: it stops and restarts the servers
     finally:
         stack.stop()
+    if not (only_chaos or only_compose):
+        compose_suite(suites)  # on its own engine, after the native stack is down: two cores
 
     print("\n=== summary")
     for suite in suites:
@@ -203,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     passed, failed = sum(s.passed for s in suites), sum(s.failed for s in suites)
     skipped = sum(s.skipped for s in suites)
     ok = all(s.ok for s in suites) and failed == 0
-    print(f"make {'chaos' if only_chaos else 'test'} finished in {time.monotonic() - started:.0f}s")
+    what = "chaos" if only_chaos else "test-compose" if only_compose else "test"
+    print(f"make {what} finished in {time.monotonic() - started:.0f}s")
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 0 if ok else 1
 

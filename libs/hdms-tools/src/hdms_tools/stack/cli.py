@@ -6,7 +6,7 @@ import argparse
 import time
 
 from .compose import compose, use_docker
-from .config import Config
+from .config import EXIT_CONFIG, Config, StackError
 from .host import ensure_packages, run_as_user, say
 from .native import NativeStack
 
@@ -21,17 +21,26 @@ def main(argv: list[str] | None = None) -> int:
     stop.add_argument("--purge", action="store_true", help="also delete the data directory")
     sub.add_parser("status")
     sub.add_parser("install", help="install the servers from Debian's packages if missing")
+    sub.add_parser("mode", help="print docker or native: where `make up` runs the stack (and, on stderr, why)")
+    sub.add_parser("up", help="compose: the whole stack (base + dev), images pulled or built")
     args = parser.parse_args(argv)
     if args.command == "install":
         ensure_packages()
         return 0
     config = Config.load()
+    if args.command == "mode":
+        print("docker" if use_docker(config, announce=True) else "native")
+        return 0
+    if args.command == "up":
+        if not use_docker(config):
+            raise StackError("`stack up` runs the compose stack: no Docker engine with images here (HDMS_STACK_MODE)", EXIT_CONFIG)
+        return compose("up", "-d", "--wait", config=config)
     stack = NativeStack(config)
     if use_docker(config):
         # Infrastructure in compose; the services run natively (processes.py), so the gateway
         # in front of them is the native one too.
         if args.command == "start":
-            code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis")
+            code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis", config=config)
             if code == 0:
                 stack.prepare()
                 stack.prepare_data_dir()

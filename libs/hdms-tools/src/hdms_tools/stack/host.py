@@ -67,21 +67,28 @@ def find_postgres_bindir() -> Path | None:
     return None
 
 
-# (Debian package, the binary that shows it is installed). nginx is the gateway; chromium and
-# docker-compose are for `make test` (the Swagger UI rendered in a browser, compose files parsed
-# by a real compose implementation).
+# (Debian package, the binary that shows it is installed). nginx is the gateway; chromium is for
+# `make test` (the Swagger UI rendered in a browser). Compose v2 (the compose files parsed and run
+# by a real implementation) comes from Debian trixie: hdms_tools.images.install_compose_plugin.
 NEEDED_PACKAGES = (
     ("pgbouncer", "pgbouncer"),
     ("redis-server", "redis-server"),
     ("nginx-light", "nginx"),
     ("chromium", "chromium"),
-    ("docker-compose", "docker-compose"),
     ("prometheus", "promtool"),  # make observe; make test checks the config and unit-tests the alerts
     ("prometheus-redis-exporter", "prometheus-redis-exporter"),
 )
 
 
 def ensure_packages() -> None:
+    _ensure_debian_packages()
+    if os.geteuid() == 0:
+        from ..images import install_compose_plugin
+
+        install_compose_plugin()
+
+
+def _ensure_debian_packages() -> None:
     missing = [pkg for pkg, binary in NEEDED_PACKAGES if not shutil.which(binary)]
     if find_postgres_bindir() is None:
         missing.append("postgresql")
