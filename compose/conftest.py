@@ -16,7 +16,9 @@ from .harness import ComposeStack, free_port
 def built():
     images.Engine().ensure()  # testrun started it, or it was running: this only checks
     images.build_offline()
-    images.build_app(base=images.OFFLINE["HDMS_BASE_IMAGE"] if not images.has_image("debian:trixie-slim") else "debian:trixie-slim")
+    images.build_app(
+        base=images.OFFLINE["HDMS_BASE_IMAGE"] if not images.has_image("debian:trixie-slim") else "debian:trixie-slim"
+    )
 
 
 RUNNING: list[ComposeStack] = []  # one stack at a time: two would share two cores
@@ -65,4 +67,3 @@ def prod(built):
         yield stack
     finally:
         stack.down()
-

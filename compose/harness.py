@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -54,7 +55,11 @@ class ComposeStack:
         keys = self.dir / "keys"
         keys.mkdir()
         private, public = keys / "jwt-private.pem", keys / "jwt-public.pem"
-        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(private)], check=True, capture_output=True)
+        subprocess.run(
+            ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(private)],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True, capture_output=True)
         share_with_containers(private)
         ports = {
@@ -73,11 +78,13 @@ class ComposeStack:
         text = render((REPO / ".env.example").read_text(), overrides)
         self.env_file.write_text(text)
         self.env_file.chmod(0o600)
-        self.values = {k: v for k, _, v in (line.partition("=") for line in text.splitlines()) if not k.startswith("#") and v != ""}
+        self.values = {
+            k: v for k, _, v in (line.partition("=") for line in text.splitlines()) if not k.startswith("#") and v != ""
+        }
 
     def command(self, *args: str) -> list[str]:
         files = [arg for name in self.files for arg in ("-f", str(REPO / name))]
-        return ["docker", "compose", "-p", self.project, "--env-file", str(self.env_file), *files, *args]
+        return ["docker", "compose", "--ansi", "never", "-p", self.project, "--env-file", str(self.env_file), *files, *args]
 
     def run(self, *args: str, check: bool = True, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
         kwargs.setdefault("capture_output", True)
@@ -86,13 +93,27 @@ class ComposeStack:
             kwargs["stdin"] = subprocess.DEVNULL
         result = subprocess.run(self.command(*args), cwd=REPO, timeout=timeout, **kwargs)
         if check and result.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"docker compose {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def up(self, *args: str) -> float:
         started = time.monotonic()
         self.run("up", "--wait", "--no-build", *args, timeout=420)
         return time.monotonic() - started
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        """Every running container healthy (after a fault, health checks take an interval or two to
+        say so again; `up --wait` would fail at the first one still marked unhealthy)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sick = [c["Name"] for c in self.containers() if c["State"] != "running" or c.get("Health") not in ("healthy", "")]
+            if not sick:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not healthy {timeout:.0f} s after the fault: {sick}")
+            time.sleep(1)
 
     def exec(self, service: str, *argv: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
         return self.run("exec", "-T", service, *argv, check=check, **kwargs)
@@ -115,7 +136,8 @@ class ComposeStack:
         return json.loads(out)[0]
 
     def logs(self, service: str) -> str:
-        return self.run("logs", "--no-color", "--no-log-prefix", service).stdout
+        """A service's log lines (Compose 2.26 still writes a terminal's erase-line code before each)."""
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self.run("logs", "--no-color", "--no-log-prefix", service).stdout)
 
     def down(self) -> None:
         self.run("--profile", "tools", "down", "-v", "--remove-orphans", "--timeout", "5", check=False, timeout=180)

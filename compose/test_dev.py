@@ -10,11 +10,9 @@ import subprocess
 from datetime import datetime
 
 import httpx
-import pytest
 
 from hdms_tools.stack import REPO
 from tests.helpdesk import Helpdesk, next_message, png, upload, wait_status
-
 
 APPS = ("user-service", "ticket-service", "communication-service", "file-service", "file-worker", "events-worker",
         "beat", "user-worker", "ticket-worker", "ticket-relay", "file-relay")  # fmt: skip
@@ -50,10 +48,11 @@ def test_dbshell_from_a_service_reaches_postgres_through_pgbouncer(dev):
     """Exactly the command our users type (with -T: no terminal here), fed `\\conninfo` and a query."""
     done = dev.run(
         "exec", "-T", "ticket-service", "python", "manage.py", "dbshell",
-        input="\\conninfo\nSELECT current_user, current_database();\n",
+        input="\\conninfo\nSELECT current_user, current_database();\nSHOW server_encoding;\n",
     )  # fmt: skip
     assert 'on host "pgbouncer"' in done.stdout and 'port "6432"' in done.stdout, done.stdout
     assert re.search(r"^ hdms_ticket +\| hdms_ticket$", done.stdout, re.M), done.stdout
+    assert re.search(r"^ UTF8$", done.stdout, re.M), done.stdout  # as upstream's initdb makes it (offline: LANG)
 
 
 def test_postgres_has_no_network_and_accepts_only_its_socket(dev):
@@ -92,7 +91,9 @@ def test_no_app_container_reaches_postgres(dev):
         done = dev.docker_exec(container["Name"], "python", "-c", probe)
         assert done.stdout.startswith("refused"), (container["Service"], done.stdout)
     for network in dev.inspect(containers[0]["Name"])["NetworkSettings"]["Networks"]:
-        attached = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True).stdout)
+        attached = json.loads(
+            subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True).stdout
+        )
         assert not any(cid.startswith(postgres_id) for cid in attached[0]["Containers"]), network
 
 
@@ -107,13 +108,15 @@ def test_verify_scripts_pass_against_compose_and_fail_without_redis(dev):
     env = dev.env()
     passed = subprocess.run(["bash", "scripts/verify-all-connections.sh"], cwd=REPO, env=env, capture_output=True, text=True)
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    dev.run("stop", "redis")
+    dev.run("stop", "--timeout", "2", "redis")
     try:
-        failed = subprocess.run(["bash", "scripts/verify-all-connections.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-        assert failed.returncode != 0
+        failed = subprocess.run(
+            ["bash", "scripts/verify-all-connections.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert failed.returncode != 0 and "FAILED cache/" in failed.stdout, failed.stdout
     finally:
         dev.run("start", "redis")
-        dev.up()
+        dev.wait_healthy()
 
 
 def test_the_private_key_is_readable_by_user_service_only(dev):
@@ -187,9 +190,16 @@ def test_the_image_is_lean_and_holds_no_secrets_or_state(dev):
     from hdms_tools import images
 
     assert images.image_size(images.APP) <= 450 * 1000 * 1000
-    probe = "import importlib.util as u; print([m for m in ('pytest','mypy','ruff','matplotlib','schemathesis') if u.find_spec(m)])"
+    probe = (
+        "import importlib.util as u; print([m for m in ('pytest','mypy','ruff','matplotlib','schemathesis') if u.find_spec(m)])"
+    )
     assert dev.exec("ticket-service", "python", "-c", probe).stdout.strip() == "[]"
-    found = dev.exec("ticket-service", "sh", "-c", "find /app -name '*.pem' -o -name '.env' -o -name backups -o -name .keys -o -name .git | head").stdout
+    found = dev.exec(
+        "ticket-service",
+        "sh",
+        "-c",
+        "find /app -name '*.pem' -o -name '.env' -o -name backups -o -name .keys -o -name .git | head",
+    ).stdout
     assert found.strip() == "", found
     assert dev.exec("ticket-service", "id", "-u").stdout.strip() == "10001"
 
@@ -200,11 +210,10 @@ def test_second_up_and_restart_come_back_healthy_and_down_up_keeps_data(dev):
     ticket = desk.ticket(customer, "Survives down and up")
     dev.up()  # a second `up`: the one-shot migrate runs again
     assert dev.containers("migrate", all_states=True)[0]["ExitCode"] == 0
-    dev.run("restart", timeout=300)
-    dev.up()
-    dev.run("down", timeout=180)
+    dev.run("restart", "--timeout", "3", timeout=300)
+    dev.wait_healthy()
+    dev.run("down", "--timeout", "3", timeout=180)
     dev.up()
     again = desk.login(customer.email, "e2e-correct-horse-42")
     got = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", again)
     assert got.status_code == 200 and got.json()["subject"] == "Survives down and up"
-

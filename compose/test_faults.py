@@ -50,6 +50,7 @@ def test_a_server_stopped_under_load(dev, server):
         if server == "pgbouncer":
             assert refused, "nothing was refused while PgBouncer was stopped: the fault did not happen"
         assert recovery is not None and recovery <= RECOVERY_SECONDS, recovery
+        dev.wait_healthy()
         assert found(dev.values, "tickets_ticket", tickets) == set(tickets)
         assert found(dev.values, "tickets_comment", comments) == set(comments)
         wait_for(lambda: set(comments) <= set(watcher.comment_ids()), timeout=60)

@@ -79,16 +79,27 @@ def test_only_pgbouncer_reaches_postgres(base):
     postgres = base["services"]["postgres"]
     assert postgres["network_mode"] == "none" and "networks" not in postgres and "ports" not in postgres
     assert "listen_addresses=" in postgres["command"] and "hba_file=/hdms/pg_hba.conf" in postgres["command"]
-    socket_users = sorted(name for name, s in base["services"].items() if any(str(v).startswith("pgsocket:") for v in s.get("volumes", [])))
+    socket_users = sorted(
+        name for name, s in base["services"].items() if any(str(v).startswith("pgsocket:") for v in s.get("volumes", []))
+    )
     assert socket_users == ["pgbouncer", "postgres"]
-    hba = [line.split() for line in (REPO / "config/postgres/pg_hba.conf").read_text().splitlines() if line and not line.startswith("#")]
+    hba = [
+        line.split()
+        for line in (REPO / "config/postgres/pg_hba.conf").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert [rule for rule in hba if rule[-1] != "reject"] == [["local", "all", "all", "scram-sha-256"]]
 
 
 def test_every_image_is_named_by_a_variable_with_the_upstream_default(base):
     from hdms_tools import images
 
-    for name, variable in (("postgres", "POSTGRES_IMAGE"), ("pgbouncer", "PGBOUNCER_IMAGE"), ("redis", "REDIS_IMAGE"), ("gateway", "NGINX_IMAGE")):
+    for name, variable in (
+        ("postgres", "POSTGRES_IMAGE"),
+        ("pgbouncer", "PGBOUNCER_IMAGE"),
+        ("redis", "REDIS_IMAGE"),
+        ("gateway", "NGINX_IMAGE"),
+    ):
         assert re.fullmatch(r"\$\{" + variable + r":-[a-z0-9./-]+:[\w.-]+\}", base["services"][name]["image"]), name
         assert variable in images.OFFLINE
     assert base["services"]["user-service"]["image"] == "${APP_IMAGE:-hdms/app:local}"

@@ -96,6 +96,14 @@ async def test_a_reconnecting_client_gets_what_it_missed_in_order_once(desk):
             await next_message(ws, timeout=1.0, where=is_event("comment.added"))
 
 
+async def test_a_socket_offering_no_subprotocol_is_refused_with_4401_not_a_broken_handshake(desk):
+    """RFC 6455: the server may select only an offered subprotocol (strict clients fail otherwise)."""
+    from websockets.asyncio.client import connect
+
+    ticket = desk.ticket(desk.customer())
+    assert await close_code(connect(f"{desk.ws}/ws/tickets/{ticket['id']}/", open_timeout=5)) == 4401
+
+
 async def test_sockets_refuse_strangers_and_bad_tokens(desk):
     owner, stranger = desk.customer(), desk.customer()
     ticket = desk.ticket(owner)

@@ -451,3 +451,17 @@ def test_a_missing_hdms_settings_stops_start_up_naming_it(tmp_dir, stack_env):
     env_file.write_text("\n".join(line for line in lines if not line.startswith("HDMS_SETTINGS=")) + "\n")
     result = manage("ticket", "check", extra_env={"HDMS_ENV_FILE": str(env_file)})
     assert result.returncode != 0 and "HDMS_SETTINGS" in result.stderr, result.stderr[-500:]
+
+
+def test_tokens_and_private_answers_are_never_stored(desk):
+    """Cache-Control: no-store on the sign-in's tokens and on what a bearer token reads (#30)."""
+    email, password = f"ns-{uuid.uuid4().hex[:10]}@example.com", "no-store-horse-42"
+    assert desk.call("user", "POST", "/api/v1/auth/register/", json={"email": email, "password": password}).status_code == 202
+    login = desk.call("user", "POST", "/api/v1/auth/login/", json={"email": email, "password": password})
+    assert login.status_code == 200 and login.headers.get("cache-control") == "no-store"
+    who = desk.login(email, password)
+    ticket = desk.ticket(who)
+    for _ in range(2):  # the second read is answered from memory (fastpath): the same header
+        detail = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", who)
+        assert detail.status_code == 200 and detail.headers.get("cache-control") == "no-store"
+    assert "no-store" not in desk.call("ticket", "GET", "/health/live").headers.get("cache-control", "")

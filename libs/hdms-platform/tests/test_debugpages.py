@@ -54,7 +54,9 @@ def test_a_bad_host_gets_no_technical_page_from_afar():
 
 @override_settings(DEBUG=True)
 def test_through_a_proxy_from_loopback_is_afar_too():
-    body = Client(REMOTE_ADDR="127.0.0.1").get("/health/live", HTTP_HOST="evil.example", HTTP_X_FORWARDED_FOR="198.51.100.7").content
+    body = (
+        Client(REMOTE_ADDR="127.0.0.1").get("/health/live", HTTP_HOST="evil.example", HTTP_X_FORWARDED_FOR="198.51.100.7").content
+    )
     assert b"DisallowedHost" not in body and b"CELERY_BROKER_URL" not in body
 
 

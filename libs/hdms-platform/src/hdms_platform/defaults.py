@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "hdms_platform.audit.AuditContextMiddleware",
     "hdms_platform.dbbudget.DatabaseBudgetMiddleware",  # one database budget per request
     "django.middleware.security.SecurityMiddleware",
+    "hdms_platform.api.NoStoreMiddleware",  # private answers and tokens never cached
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",  # APIs use bearer tokens (DRF exempts them)

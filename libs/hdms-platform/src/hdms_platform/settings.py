@@ -9,6 +9,7 @@ roles, Celery, logging, DRF. A service passes its name and says what is its own.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -106,13 +107,13 @@ def service_secrets(service: str) -> set[str]:
 
 
 def internal_hosts(names: list[str]) -> list[str]:
-    """The Host values other programs of the stack send: loopback, the given names, and this host's
-    own addresses (a container's, so Prometheus or a probe may ask one replica by its address)."""
+    """The Host values other programs of the stack send: loopback, and where names are given (in a
+    container: compose's service names) those and this container's own addresses, so Prometheus
+    or a probe may ask one replica by its address. Natively nothing is looked up at start."""
     hosts = ["localhost", "127.0.0.1", "[::1]", *names]
-    try:
-        hosts += socket.gethostbyname_ex(socket.gethostname())[2]
-    except OSError:
-        pass  # no resolvable host name (a bare sandbox): loopback and the names still hold
+    if names:
+        with contextlib.suppress(OSError):  # no resolvable host name: loopback and the names still hold
+            hosts += socket.gethostbyname_ex(socket.gethostname())[2]
     return list(dict.fromkeys(hosts))
 
 

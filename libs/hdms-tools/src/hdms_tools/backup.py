@@ -128,7 +128,11 @@ def _other_clients(config: Config) -> list[str]:
     me = broker.client_id()
     apps = {"hdms-cache", "hdms-channels", "hdms-broker"}  # not the admin's health checks nor the exporter
     return sorted(
-        {f"{c['user']}@{c.get('addr', '?').rsplit(':', 1)[0]}" for c in broker.client_list() if int(c["id"]) != me and c.get("user") in apps}
+        {
+            f"{c['user']}@{c.get('addr', '?').rsplit(':', 1)[0]}"
+            for c in broker.client_list()
+            if int(c["id"]) != me and c.get("user") in apps
+        }
     )
 
 

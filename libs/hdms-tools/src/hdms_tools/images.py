@@ -16,6 +16,8 @@ Standard library only: it runs before any virtualenv exists.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -76,7 +78,9 @@ def apt_install(*packages: str) -> None:
     if missing:
         say(f"installing {' '.join(missing)} from Debian")
         subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, stdin=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env, check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env, check=True, stdin=subprocess.DEVNULL
+        )
 
 
 def install_compose_plugin() -> None:
@@ -88,7 +92,9 @@ def install_compose_plugin() -> None:
     with tempfile.TemporaryDirectory(prefix="hdms-apt-") as tmp:
         root = Path(tmp)
         (root / "lists" / "partial").mkdir(parents=True)
-        (root / "sources.list").write_text(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {MIRROR} {SUITE} main\n")
+        (root / "sources.list").write_text(
+            f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {MIRROR} {SUITE} main\n"
+        )
         options = [
             f"-oDir::Etc::SourceList={root / 'sources.list'}",
             "-oDir::Etc::SourceParts=/nonexistent",
@@ -98,7 +104,9 @@ def install_compose_plugin() -> None:
             "-oAPT::Sandbox::User=root",
         ]
         say(f"installing Compose v2 ({COMPOSE_DEB} from Debian {SUITE})")
-        subprocess.run(["apt-get", *options, "-q", "update"], check=True, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", *options, "-q", "update"], check=True, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
         subprocess.run(["apt-get", *options, "-q", "download", COMPOSE_DEB], check=True, cwd=root, stdin=subprocess.DEVNULL)
         deb = next(root.glob(f"{COMPOSE_DEB}_*.deb"))
         subprocess.run(["dpkg", "-i", str(deb)], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -131,7 +139,11 @@ class Engine:
             say(f"starting dockerd {' '.join(DOCKERD_ARGS)} (log {self.log})")
             with self.log.open("ab") as log:
                 process = subprocess.Popen(
-                    ["dockerd", *DOCKERD_ARGS], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                    ["dockerd", *DOCKERD_ARGS],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             self.pid = process.pid
             deadline = time.monotonic() + 60
@@ -158,10 +170,8 @@ class Engine:
                 os.kill(self.pid, 0)
             except ProcessLookupError:
                 break
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             time.sleep(0.5)
         self.pid = None
 
@@ -196,15 +206,45 @@ def build_base() -> None:
             cache.unlink()
         shutil.rmtree(rootfs / "usr/share/locale", ignore_errors=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        docker("import", "--change", "CMD [\"/bin/bash\"]", "-", BASE, stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        docker("import", "--change", 'CMD ["/bin/bash"]', "-", BASE, stdin=tar.stdout, stdout=subprocess.DEVNULL)
         tar.wait()
+
+
+def context_digest(folder: Path) -> str:
+    """What an offline image is built from: a changed recipe means a rebuild, not a stale image."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def image_label(tag: str, label: str) -> str | None:
+    if not has_image(tag):
+        return None
+    out = docker(
+        "image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', tag, quiet=True, capture_output=True, text=True
+    )
+    return out.stdout.strip() or None
 
 
 def build_offline() -> None:
     build_base()
     for tag, folder in OFFLINE_SET.values():
-        if not has_image(tag):
-            docker("build", "--network", "host", "--build-arg", f"BASE_IMAGE={BASE}", "-t", tag, str(REPO / "docker" / "offline" / folder))
+        context = REPO / "docker" / "offline" / folder
+        digest = context_digest(context)
+        if image_label(tag, "hdms.recipe") != digest:
+            docker(
+                "build",
+                "--network",
+                "host",
+                "--build-arg",
+                f"BASE_IMAGE={BASE}",
+                "--label",
+                f"hdms.recipe={digest}",
+                "-t",
+                tag,
+                str(context),
+            )
 
 
 def build_app(base: str = BASE, tag: str = APP) -> None:

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "up":
         if not use_docker(config):
-            raise StackError("`stack up` runs the compose stack: no Docker engine with images here (HDMS_STACK_MODE)", EXIT_CONFIG)
+            raise StackError(
+                "`stack up` runs the compose stack: no Docker engine with images here (HDMS_STACK_MODE)", EXIT_CONFIG
+            )
         return compose("up", "-d", "--wait", config=config)
     stack = NativeStack(config)
     if use_docker(config):

@@ -183,15 +183,21 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("channel layer unavailable at connect: %s: %s", type(exc).__name__, exc)
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         self.group = ticket_group(self.ticket_id)
-        await self.accept(subprotocol=SUBPROTOCOL)
+        await self._accept()
         self._expire_with_token()
         after = self._last_event_id()
         if after is not None:
             await self._replay(after)
 
+    async def _accept(self):
+        """Select `hdms` only if the client offered it: RFC 6455 lets a server choose only among the
+        offered subprotocols, and strict clients (browsers, websockets) fail a handshake that doesn't."""
+        offered = self.scope.get("subprotocols", [])
+        await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
     async def _refuse(self, code: int):
         await self._audit_denied(code)
-        await self.accept(subprotocol=SUBPROTOCOL)
+        await self._accept()  # accepted, then closed: a browser sees the close code, never a bare 403
         await self.close(code=code)
 
     async def _audit_denied(self, code: int) -> None:
