@@ -260,7 +260,7 @@ class SocketWatcher:
                             continue
                         if "seq" in message:
                             self.last_seq = max(self.last_seq or 0, message["seq"])
-                            self.events.append(message)
+                            self.events.append({**message, "_connection": self.connects})
             except ConnectionClosed as closed:
                 self.close_codes.append(closed.rcvd.code if closed.rcvd else 1006)
             except Exception as exc:  # noqa: BLE001 - refused handshakes, resets: count it and retry

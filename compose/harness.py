@@ -70,6 +70,8 @@ class ComposeStack:
             "HDMS_SETTINGS": "dev",
             "JWT_PRIVATE_KEY_PATH": str(private),
             "JWT_PUBLIC_KEY_PATH": str(public),
+            "JWT_PRIVATE_KEY_FILE": str(private),  # the host's tools (the verify scripts) read these
+            "JWT_PUBLIC_KEY_FILE": str(public),
             "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",
             **ports,
             **image_variables(),
@@ -150,6 +152,4 @@ class ComposeStack:
             "HDMS_ENV_FILE": str(self.env_file),
             "PGBOUNCER_HOST": "127.0.0.1",
             "REDIS_HOST": "127.0.0.1",
-            "JWT_PRIVATE_KEY_FILE": self.values["JWT_PRIVATE_KEY_PATH"],
-            "JWT_PUBLIC_KEY_FILE": self.values["JWT_PUBLIC_KEY_PATH"],
         }

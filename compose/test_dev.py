@@ -28,7 +28,6 @@ def test_every_container_is_healthy_after_up_wait(dev):
     assert {"postgres", "pgbouncer", "redis", "gateway", *APPS} <= names
     for container in running:
         assert container["State"] == "running", container
-        assert container.get("Health") in ("healthy", ""), container  # every long-running one has a check
         assert container.get("Health") == "healthy", container["Service"]
     assert dev.up_seconds is not None
 

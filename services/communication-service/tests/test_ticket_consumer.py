@@ -122,6 +122,23 @@ async def test_reconnect_with_the_last_id_replays_what_was_missed_in_order_once(
     await ws.disconnect()
 
 
+async def test_a_redelivered_broadcast_the_client_already_has_is_not_sent_again():
+    """The client's last_event_id is what it has: with nothing to replay, a broadcast of an older
+    event (the events worker redelivers after a Redis outage) must not reach it a second time.
+    Seen in compose's Redis fault row: seqs 47 and 49 on the socket before its 1013 and again after."""
+    ticket_id = uuid.uuid4()
+    token = make_access_token(roles=("agent",))
+    had = await ingest(event(ticket_id))  # the client saw it on an earlier socket
+    ws = communicator(ticket_id, token, query=f"?last_event_id={had.id}")
+    await ws.connect()
+    assert await ws.receive_json_from(timeout=3) == {"type": "replay.done", "last_event_id": had.id, "replayed": 0}
+    layer, group = get_channel_layer(), ticket_group(ticket_id)
+    await layer.group_send(group, group_message({**had.payload, "seq": had.id}))  # the redelivery
+    await layer.group_send(group, group_message({**event(ticket_id), "seq": had.id + 1}))  # something new
+    assert (await ws.receive_json_from(timeout=3))["seq"] == had.id + 1  # the old one was dropped
+    await ws.disconnect()
+
+
 async def test_presence_appears_changes_and_expires(settings):
     settings.PRESENCE_TTL_SECONDS = 1
     ticket_id = uuid.uuid4()

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from .compose import compose, use_docker
+from .compose import status as compose_status
 from .config import EXIT_CONFIG, Config, StackError
 from .host import ensure_packages, run_as_user, say
 from .native import NativeStack
@@ -36,13 +37,13 @@ def main(argv: list[str] | None = None) -> int:
             raise StackError(
                 "`stack up` runs the compose stack: no Docker engine with images here (HDMS_STACK_MODE)", EXIT_CONFIG
             )
-        return compose("up", "-d", "--wait", config=config)
+        return compose("up", "-d", "--wait", config=config, prepare=True)
     stack = NativeStack(config)
     if use_docker(config):
         # Infrastructure in compose; the services run natively (processes.py), so the gateway
         # in front of them is the native one too.
         if args.command == "start":
-            code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis", config=config)
+            code = compose("up", "-d", "--wait", "postgres", "pgbouncer", "redis", config=config, prepare=True)
             if code == 0:
                 stack.prepare()
                 stack.prepare_data_dir()
@@ -51,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stop":
             stack.user = run_as_user(config)
             stack.stop_process("gateway", "nginx", stack.gateway().pidfile)
-            return compose("down", *(["-v"] if args.purge else []))
-        return compose("ps")
+            return compose("down", *(["-v"] if args.purge else []), config=config)
+        return compose_status(config)
     started = time.monotonic()
     if args.command == "start":
         stack.start()

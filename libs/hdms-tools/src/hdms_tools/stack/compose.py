@@ -93,14 +93,35 @@ def use_docker(config: Config, *, announce: bool = False) -> bool:
     return True
 
 
-def compose(*args: str, config: Config | None = None) -> int:
-    env = None
-    if config is not None:
+def compose(*args: str, config: Config, prepare: bool = False) -> int:
+    """`docker compose` with base + dev and the env file every other tool reads (HDMS_ENV_FILE);
+    `prepare`: first get the images (pulled or the offline set, and the app image)."""
+    env = dict(os.environ)
+    if prepare:
         mode = config.get("HDMS_STACK_MODE", "auto")
         chosen = pull_or_build(config) if mode == "docker" else image_env(config) or {}
-        if not images.has_image(config.get("APP_IMAGE", "") or images.APP) and chosen:
+        if chosen and not images.has_image(config.get("APP_IMAGE", "") or images.APP):
             images.build_app(base=chosen["HDMS_BASE_IMAGE"])
-        env = {**os.environ, **chosen}
-    cmd = ["docker", "compose", *(a for name in FILES for a in ("-f", str(REPO / name))), *args]
+        env.update(chosen)
+    else:
+        env.update(image_env(config) or {})
+    files = [a for name in FILES for a in ("-f", str(REPO / name))]
+    cmd = ["docker", "compose", "--env-file", str(config.env_file), *files, *args]
     print("+ " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=REPO, env=env).returncode
+
+
+def status(config: Config) -> int:
+    """`docker compose ps`, and exit 1 unless every service's container runs and is healthy."""
+    code = compose("ps", config=config)
+    files = [a for name in FILES for a in ("-f", str(REPO / name))]
+    out = subprocess.run(
+        ["docker", "compose", "--env-file", str(config.env_file), *files, "ps", "--format", "{{.Service}} {{.State}} {{.Health}}"],
+        cwd=REPO, capture_output=True, text=True,
+    ).stdout.split("\n")  # fmt: skip
+    rows = [line.split() for line in out if line.strip()]
+    sick = [row[0] for row in rows if row[1:2] != ["running"] or row[2:3] not in ([], ["healthy"])]
+    if not rows or sick:
+        say(f"not healthy: {', '.join(sick) or 'nothing runs'}")
+        return 1
+    return code

@@ -162,7 +162,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.group = None
-        self.last_seq = 0
+        # What the client says it has (last_event_id) is already sent: a redelivered broadcast of an
+        # older event must not reach it again, even when the replay finds nothing newer.
+        self.last_seq = self._last_event_id() or 0
         self.announced = False  # sent presence at least once: only then does leaving concern the group
         self.expiry = None  # the task that closes the socket when the token expires
         self.allowance, self.allowance_at = float(settings.WEBSOCKET_MESSAGE_BURST), time.monotonic()
