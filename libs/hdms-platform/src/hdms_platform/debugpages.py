@@ -16,6 +16,7 @@ import ipaddress
 import re
 from typing import Any
 
+from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 # scheme://user:password@host -> scheme://user:********@host (also scheme://:password@host)
@@ -49,8 +50,8 @@ def direct_local_caller(request: Any) -> bool:
 
 
 class LoopbackReporter(ExceptionReporter):
-    def get_traceback_html(self) -> str:
-        return super().get_traceback_html() if direct_local_caller(self.request) else REFUSED
+    def get_traceback_html(self) -> SafeString:
+        return super().get_traceback_html() if direct_local_caller(self.request) else mark_safe(REFUSED)  # a constant
 
-    def get_traceback_text(self) -> str:
-        return super().get_traceback_text() if direct_local_caller(self.request) else REFUSED
+    def get_traceback_text(self) -> SafeString:
+        return super().get_traceback_text() if direct_local_caller(self.request) else mark_safe(REFUSED)  # a constant
