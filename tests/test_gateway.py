@@ -134,3 +134,19 @@ async def test_the_helpdesk_end_to_end_through_the_one_port(desk):
     assert download.status_code == 200 and download.content == png()
     listed = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/comments/", customer).json()
     assert [c["body"] for c in listed["results"]] == ["Answered through the gateway"]
+
+
+def test_every_location_that_sets_headers_sets_the_forwarding_ones_too():
+    """nginx: a location with proxy_set_header lines of its own inherits none of the server's, so
+    /ws/ lost Host, X-Forwarded-For/Proto and X-Request-ID (#30: the audit log then recorded the
+    gateway, and a refused socket's address was the client's to choose)."""
+    import re
+
+    template = (REPO / "config/nginx/hdms.conf.template").read_text()
+    server = template[template.index("server {") :]
+    blocks = re.findall(r"location [^{]+\{((?:[^{}]|\{[^{}]*\})*)\}", server)
+    setting = [block for block in blocks if "proxy_set_header" in block]
+    assert setting, "the /ws/ location sets headers of its own"
+    for block in setting:
+        for header in ("Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-ID"):
+            assert f"proxy_set_header {header} " in block, (header, block[:80])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -13,9 +14,15 @@ from hdms_platform.debugpages import SecretFilter, mask
 
 
 def secret_values() -> list[str]:
-    """Every secret the process was given: passwords, keys, the Django secret."""
-    names = [n for n in os.environ if any(part in n for part in ("PASSWORD", "SECRET"))]
-    values = [os.environ[n] for n in names if len(os.environ[n]) >= 8]
+    """Every secret the process was given, in its environment or its env file (HDMS_ENV_FILE, as
+    `make test` hands them): passwords and the Django secret."""
+    given = dict(os.environ)
+    if os.environ.get("HDMS_ENV_FILE"):
+        for line in Path(os.environ["HDMS_ENV_FILE"]).read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not name.startswith("#"):
+                given.setdefault(name.strip(), value.strip().strip("'\""))
+    values = [v for n, v in given.items() if any(part in n for part in ("PASSWORD", "SECRET")) and len(v) >= 8]
     assert values, "the test stack gives this process secrets"
     return values
 
