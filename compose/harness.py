@@ -105,6 +105,14 @@ class ComposeStack:
         self.run("up", "--wait", "--no-build", *args, timeout=420)
         return time.monotonic() - started
 
+    def make(self, target: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """`make <target>` on this stack: its env file (HDMS_ENV_FILE) names the mode and the project."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HDMS_", "COMPOSE_"))}
+        env["HDMS_ENV_FILE"] = str(self.env_file)
+        return subprocess.run(
+            ["make", target], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+
     def wait_healthy(self, timeout: float = 120) -> None:
         """Every running container healthy (after a fault, health checks take an interval or two to
         say so again; `up --wait` would fail at the first one still marked unhealthy)."""

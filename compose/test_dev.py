@@ -103,21 +103,6 @@ def test_only_loopback_is_published(dev):
                 assert binding["URL"] in ("127.0.0.1",), (container["Service"], binding)
 
 
-def test_verify_scripts_pass_against_compose_and_fail_without_redis(dev):
-    env = dev.env()
-    passed = subprocess.run(["bash", "scripts/verify-all-connections.sh"], cwd=REPO, env=env, capture_output=True, text=True)
-    assert passed.returncode == 0, passed.stdout + passed.stderr
-    dev.run("stop", "--timeout", "2", "redis")
-    try:
-        failed = subprocess.run(
-            ["bash", "scripts/verify-all-connections.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-        )
-        assert failed.returncode != 0 and "FAILED cache/" in failed.stdout, failed.stdout
-    finally:
-        dev.run("start", "redis")
-        dev.wait_healthy()
-
-
 def test_the_private_key_is_readable_by_user_service_only(dev):
     dev.exec("user-service", "python", "-c", "open('/run/secrets/jwt_private').read()")
     for service in ("ticket-service", "communication-service", "file-service", "file-worker"):
@@ -203,16 +188,41 @@ def test_the_image_is_lean_and_holds_no_secrets_or_state(dev):
     assert dev.exec("ticket-service", "id", "-u").stdout.strip() == "10001"
 
 
-def test_second_up_and_restart_come_back_healthy_and_down_up_keeps_data(dev):
+def test_make_status_and_verify_work_on_the_compose_stack(dev):
+    assert subprocess.run(["python3", "-m", "hdms_tools.stack", "mode"], cwd=REPO, env={**dev.env(), "HDMS_ENV_FILE": str(dev.env_file)},
+                          capture_output=True, text=True).stdout.strip() == "docker"  # fmt: skip
+    status = dev.make("status")
+    assert status.returncode == 0 and "ticket-service" in status.stdout, status.stdout + status.stderr
+    verify = dev.make("verify")
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
+
+
+def test_verify_fails_with_the_redis_container_stopped(dev):
+    """Redis comes back at once; the next test's restart and health wait cover the recovery."""
+    dev.run("stop", "--timeout", "2", "redis")
+    try:
+        failed = subprocess.run(
+            ["bash", "scripts/verify-all-connections.sh"], cwd=REPO, env=dev.env(), capture_output=True, text=True, timeout=120
+        )
+        assert failed.returncode != 0 and "FAILED cache/" in failed.stdout, failed.stdout
+    finally:
+        dev.run("start", "redis")
+
+
+def test_restart_second_up_and_down_up_come_back_healthy_keeping_data(dev):
+    dev.run("restart", "--timeout", "3", timeout=300)  # also recovers from the Redis stop above
+    dev.wait_healthy()
     desk = Helpdesk(dev.values, through_gateway=True)
     customer = desk.customer()
     ticket = desk.ticket(customer, "Survives down and up")
-    dev.up()  # a second `up`: the one-shot migrate runs again
+    again = dev.make("up")  # a second `up`: the one-shot migrate runs again
+    assert again.returncode == 0, again.stderr[-2000:]
     assert dev.containers("migrate", all_states=True)[0]["ExitCode"] == 0
-    dev.run("restart", "--timeout", "3", timeout=300)
-    dev.wait_healthy()
-    dev.run("down", "--timeout", "3", timeout=180)
-    dev.up()
-    again = desk.login(customer.email, "e2e-correct-horse-42")
-    got = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", again)
+    down = dev.make("down")
+    assert down.returncode == 0 and dev.containers() == [], down.stdout + down.stderr
+    assert dev.make("status").returncode != 0  # nothing runs: status says so
+    back = dev.make("up")
+    assert back.returncode == 0, back.stderr[-2000:]
+    who = desk.login(customer.email, "e2e-correct-horse-42")
+    got = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", who)
     assert got.status_code == 200 and got.json()["subject"] == "Survives down and up"
