@@ -64,7 +64,9 @@ def test_a_lagging_relay_then_a_lagging_events_worker_degrade_readiness_until_th
         assert waiting["lag_seconds"] >= 120 and waiting["queued"] >= 1
 
         _processes("start", "events")
-        assert _until(stack_env, "communication", "ok")["checks"]["lag"]["queued"] == 0
+        # ok once the late event is consumed; `queued` counts every message of the queue, and the
+        # retention purges beat sent every 5 s while the worker was stopped may still be draining
+        _until(stack_env, "communication", "ok")
         with db_connect(stack_env, "communication") as conn:
             assert conn.execute("SELECT 1 FROM conversations_ticket_event WHERE event_id = %s", [event_id]).fetchone()
     finally:
