@@ -19,6 +19,7 @@ from pathlib import Path
 from hdms_tools import images
 from hdms_tools.envfile import render, share_with_containers
 from hdms_tools.stack import REPO
+from hdms_tools.stack.compose import UPSTREAM
 
 SERVICES = ("user", "ticket", "communication", "file")
 
@@ -30,14 +31,9 @@ def free_port() -> int:
 
 
 def image_variables() -> dict[str, str]:
-    """The offline set for every image the engine lacks the upstream default of."""
-    upstream = {
-        "POSTGRES_IMAGE": "postgres:17.2-bookworm",
-        "PGBOUNCER_IMAGE": "edoburu/pgbouncer:1.22.1",
-        "REDIS_IMAGE": "redis:7.4-bookworm",
-        "NGINX_IMAGE": "nginx:1.27-bookworm",
-        "HDMS_BASE_IMAGE": "debian:trixie-slim",
-    }
+    """The offline set for every image the engine lacks the upstream default of (the same
+    choice `make up` makes: hdms_tools.stack.compose)."""
+    upstream = {**UPSTREAM, "HDMS_BASE_IMAGE": "debian:trixie-slim"}
     return {var: tag if images.has_image(tag) else images.OFFLINE[var] for var, tag in upstream.items()}
 
 
