@@ -114,3 +114,22 @@ async def test_a_worker_killed_mid_task_still_ends_ready_once(desk, slow_worker)
         with pytest.raises(AssertionError):  # announced once, though the task ran twice
             events.append(await next_message(ws, timeout=4, where=lambda m: m.get("type") == "attachment.ready"))
         assert events[0]["data"]["attachment_id"] == attachment["id"]
+
+
+def test_stored_attachments_are_readable_by_the_services_user_alone(desk, stack_env):
+    """An attachment and its thumbnail 0640, their folders 0750, owned by the unprivileged user the
+    programs run as (never root): no other account on the host reads a customer's upload."""
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    created = upload(desk, customer, ticket["id"], "screenshot.png", png(), "image/png")
+    assert created.status_code == 201, created.text
+    attachment = created.json()["id"]
+    assert wait_status(desk, customer, attachment, {"ready"})["has_thumbnail"]
+    media = Path(stack_env["FILE_STORAGE_DIR"])
+    folder, thumbnail = media / "attachments" / ticket["id"], media / "thumbnails" / f"{attachment}.png"
+    stored = [media / "attachments", folder, *folder.iterdir(), thumbnail.parent, thumbnail]
+    for path in stored:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o750 if path.is_dir() else 0o640), f"{path}: {oct(mode)}"
+        if os.geteuid() == 0:
+            assert path.stat().st_uid != 0, f"{path} belongs to root"

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hdms_tools.processes import BACKGROUND, SERVICES
+from hdms_tools.supervise import client as supervise_client
 from hdms_tools.stack import REPO, read_pid
 
 from .conftest import PY, service_url
@@ -67,3 +68,47 @@ def test_supervisord_holds_no_secret_and_is_set_to_rotate_every_programs_log(sta
     conf = (run_dir / "supervisord.conf").read_text()
     assert conf.count("stdout_logfile_maxbytes=") == conf.count("[program:") >= 8
     assert conf.count("autorestart=true") == conf.count("[program:")
+
+
+def _uids(pid: int) -> set[int]:
+    """The real, effective, saved and filesystem uids of a process (/proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return {int(uid) for uid in line.split()[1:]}
+    raise AssertionError(f"no Uid line for pid {pid}")
+
+
+def _process_groups(pgids: set[int]) -> dict[int, str]:
+    """Every live process in these process groups: pid -> command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue  # ended while we looked
+        if int(stat.rsplit(")", 1)[1].split()[2]) in pgids:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def test_no_hdms_program_runs_as_root(stack_env, run_dir):
+    """supervisord, every program it runs and every child of theirs (gunicorn's and uvicorn's workers,
+    Celery's pool, the image-decoding worker included) run as the stack's unprivileged user."""
+    supervisord = read_pid(run_dir / "supervisord.pid")
+    programs = supervise_client(run_dir.parent).supervisor.getAllProcessInfo()
+    pgids = {info["pid"] for info in programs if info["pid"]} | {supervisord}
+    processes = _process_groups(pgids)
+    assert len(processes) >= len(SERVICES) * 2 + len(BACKGROUND), processes  # masters and their workers
+    as_root = {pid: cmd for pid, cmd in processes.items() if 0 in _uids(pid)}
+    assert not as_root, f"running as root: {as_root}"
+
+
+def test_program_server_and_gateway_logs_are_readable_by_no_other_user(stack_env):
+    logs = sorted((Path(stack_env["HDMS_DATA_DIR"]) / "log").glob("*.log"))
+    names = {path.name for path in logs}
+    assert {"supervisord.log", "ticket.log", "worker.log", "gateway-access.log", "gateway-error.log"} <= names, names
+    readable = {path.name: oct(path.stat().st_mode & 0o777) for path in logs if path.stat().st_mode & 0o007}
+    assert not readable, f"logs other users may read: {readable}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import shutil
 import subprocess
 import time
@@ -18,7 +19,20 @@ from pathlib import Path
 from hdms_platform.settings import SECRET_VARIABLES, service_secrets
 
 from . import observe, supervise
-from .stack import EXIT_PORT, REPO, Config, StackError, cli, port_in_use, read_pid, say, wait_until
+from .stack import (
+    EXIT_CONFIG,
+    EXIT_PORT,
+    REPO,
+    Config,
+    StackError,
+    cli,
+    give_to,
+    port_in_use,
+    read_pid,
+    run_as_user,
+    say,
+    wait_until,
+)
 
 SERVICES = ("user", "ticket", "communication", "file")
 # Whose secrets each program gets: a worker or relay holds exactly what its service holds.
@@ -59,29 +73,67 @@ def _absolute_paths(line: str, base: Path) -> str:
     return line
 
 
-def program_environment(config: Config, name: str) -> dict[str, str]:
+def program_user(config: Config) -> pwd.struct_passwd | None:
+    """Who the programs run as: the stack's unprivileged user (HDMS_RUN_AS) when the launcher is
+    root, None (the launcher's own user) otherwise. supervisord switches to it before it starts."""
+    return run_as_user(config) if os.geteuid() == 0 else None
+
+
+def _own(path: Path, user: pwd.struct_passwd | None) -> None:
+    if user:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _private_copy(line: str, run_dir: Path, name: str, user: pwd.struct_passwd | None) -> str:
+    """A secret file (`JWT_PRIVATE_KEY_FILE`) the program's user cannot read as it is (the key is
+    0640 for the app image's group) copied into run/, 0600 and the program's; other lines unchanged."""
+    key, sep, value = line.partition("=")
+    if not (user and sep and key.strip() in SECRET_VARIABLES and key.strip().endswith("_FILE") and value.strip()):
+        return line
+    source = Path(value.strip())
+    copy = run_dir / f"{name}.{source.name}"
+    copy.touch(mode=0o600)
+    copy.chmod(0o600)
+    _own(copy, user)
+    copy.write_bytes(source.read_bytes())
+    return f"{key.strip()}={copy}"
+
+
+def program_environment(config: Config, name: str, user: pwd.struct_passwd | None = None) -> dict[str, str]:
     """The environment one program starts with: its own secrets only, never another service's.
 
     The launcher's env file holds every secret; each program gets a copy without the secrets it
-    must not hold (run/<program>.env, 0600), and those variables are dropped from the inherited
-    environment too.
+    must not hold (run/<program>.env, 0600, the program user's), and those variables are dropped
+    from the inherited environment too.
     """
     owner = SERVICE_OF.get(name, name)
     if name == "beat":
         withheld = set(SECRET_VARIABLES) - BEAT_SECRETS
     else:
         withheld = set(SECRET_VARIABLES) - (service_secrets(owner) if owner in SERVICES else set())
-    scoped = config.data_dir / "run" / f"{name}.env"
+    run_dir = config.data_dir / "run"
+    scoped = run_dir / f"{name}.env"
     lines = config.env_file.read_text().splitlines() if config.env_file.exists() else []
     scoped.touch(mode=0o600)
     scoped.chmod(0o600)
-    kept = (_absolute_paths(line, config.env_file.parent) for line in lines if line.split("=", 1)[0].strip() not in withheld)
+    _own(scoped, user)
+    kept = (
+        _private_copy(_absolute_paths(line, config.env_file.parent), run_dir, name, user)
+        for line in lines
+        if line.split("=", 1)[0].strip() not in withheld
+    )
     scoped.write_text("".join(f"{line}\n" for line in kept))
     env = {key: value for key, value in os.environ.items() if key not in withheld}
+    for key in env.keys() & SECRET_VARIABLES:  # a secret file named in the environment wins over the env file's
+        env[key] = _private_copy(f"{key}={env[key]}", run_dir, name, user).partition("=")[2]
+    if user:  # not root's home: nothing of the program's may land there
+        env.update(HOME=str(config.data_dir), USER=user.pw_name, LOGNAME=user.pw_name)
     # prometheus-client's multiprocess files: one empty directory per program run (metrics.py)
     metrics_dir = config.data_dir / "metrics" / name
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
+    if user:
+        give_to(user, config.data_dir / "metrics")
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     if name in METRICS_PORTS:
         env["HDMS_METRICS_PORT"] = str(metrics_port(config, name))
@@ -200,24 +252,56 @@ def _celery_worker(service: str, concurrency: str, pool: str = "prefork") -> lis
     ]
 
 
-def _supervisor(config: Config):
-    """This data directory's supervisord (supervise.py), started if it is not running."""
+def _check_user_can_run(user: pwd.struct_passwd) -> None:
+    """The programs' user must be able to run .venv's interpreter and read the code: fail naming
+    both, before supervisord starts programs that could only exit."""
+    probe = subprocess.run(
+        ["runuser", "-u", user.pw_name, "--", venv_bin("python"), "-c", "import django, hdms_platform"],
+        cwd="/",
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        raise StackError(
+            f"{user.pw_name} (HDMS_RUN_AS, the user the programs run as) cannot run {venv_bin('python')} "
+            f"(it resolves to {Path(venv_bin('python')).resolve()}) with the code in {REPO}: {probe.stderr.strip()[-300:]}; "
+            "keep the checkout and its interpreter where that user can read them (`rm -rf .venv && make deps` "
+            "builds .venv on Debian's python3)",
+            EXIT_CONFIG,
+        )
+
+
+def _supervisor(config: Config, user: pwd.struct_passwd | None):
+    """This data directory's supervisord (supervise.py), started if it is not running: as `user`
+    when the launcher is root (it switches before it opens its socket or a log)."""
     data = config.data_dir
     if supervise.running(data):
         return supervise.client(data)
+    if user:
+        _check_user_can_run(user)
     conf = supervise.render(
         data,
         {name: cwd for name, (_, cwd, _) in commands(config).items()},
         venv_python=venv_bin("python"),
         log_max_mb=int(config.get("PROGRAM_LOG_MAX_MB", "50")),
         log_backups=int(config.get("PROGRAM_LOG_BACKUPS", "5")),
+        user=user.pw_name if user else None,
     )
     # A bare environment: supervisord holds no secret; each program's comes from its launch file.
     bare = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "HOME", "TZ") if key in os.environ}
+    # umask 027, inherited by every program: logs, pid files and what the programs write are
+    # readable by no other user of the machine.
     with open(data / "log" / "supervisord.out", "ab") as out:
         subprocess.Popen(
-            [venv_bin("supervisord"), "-c", str(conf)], env=bare, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [venv_bin("supervisord"), "-c", str(conf)],
+            env=bare,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=0o027,
         )
+    (data / "log" / "supervisord.out").chmod(0o640)
     wait_until(lambda: supervise.running(data), what=f"supervisord (log: {data / 'log' / 'supervisord.log'})", timeout=20)
     return supervise.client(data)
 
@@ -233,8 +317,14 @@ def start(config: Config, names: list[str]) -> None:
     table = commands(config)
     if "prometheus" in names:
         observe.render(config)
+    user = program_user(config)
+    if user:  # what the programs write: their data folder (a run as root may have left files) and the media
+        give_to(user, data)
+        media = Path(config.get("FILE_STORAGE_DIR", "") or REPO / "media")
+        media.mkdir(mode=0o750, parents=True, exist_ok=True)
+        give_to(user, media)
     extra_env = {name: env for name, (_, env) in observe.commands(config).items()}
-    server = _supervisor(config)
+    server = _supervisor(config, user)
     launched: list[tuple[str, int | None, float]] = []
     for name in names:
         started = time.monotonic()
@@ -255,8 +345,8 @@ def start(config: Config, names: list[str]) -> None:
                 f"set {METRICS_PORTS[name][0]} in {config.env_file} to a free port",
                 EXIT_PORT,
             )
-        env = {**program_environment(config, name), **extra_env.get(name, {})}
-        supervise.write_launch(data / "run", name, argv, cwd, env)
+        env = {**program_environment(config, name, user), **extra_env.get(name, {})}
+        supervise.write_launch(data / "run", name, argv, cwd, env, owner=user)
         server.supervisor.startProcess(name, False)
         launched.append((name, port, started))
     for name, port, started in launched:

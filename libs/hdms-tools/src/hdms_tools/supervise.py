@@ -33,8 +33,12 @@ def paths(data_dir: Path) -> tuple[Path, Path, Path]:
     return run / "supervisord.conf", run / "supervisor.sock", run / "supervisord.pid"
 
 
-def render(data_dir: Path, programs: dict[str, Path], *, venv_python: str, log_max_mb: int, log_backups: int) -> Path:
-    """Write supervisord.conf for `programs` (name -> working directory); returns its path."""
+def render(
+    data_dir: Path, programs: dict[str, Path], *, venv_python: str, log_max_mb: int, log_backups: int, user: str | None = None
+) -> Path:
+    """Write supervisord.conf for `programs` (name -> working directory); returns its path. `user`:
+    the account supervisord switches to at once when started as root, so neither it nor any
+    program runs as root."""
     conf, sock, pidfile = paths(data_dir)
     log = data_dir / "log"
 
@@ -44,7 +48,8 @@ def render(data_dir: Path, programs: dict[str, Path], *, venv_python: str, log_m
     sections = [
         f"[unix_http_server]\nfile={q(sock)}\nchmod=0700\n",
         f"[supervisord]\nlogfile={q(log / 'supervisord.log')}\nlogfile_maxbytes={log_max_mb}MB\n"
-        f"logfile_backups={log_backups}\npidfile={q(pidfile)}\nnodaemon=true\nsilent=true\nidentifier=hdms\n",
+        f"logfile_backups={log_backups}\npidfile={q(pidfile)}\nnodaemon=true\nsilent=true\nidentifier=hdms\n"
+        + (f"user={user}\n" if user else ""),
         "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n",
         f"[supervisorctl]\nserverurl=unix://{q(sock)}\n",
     ]
@@ -83,10 +88,13 @@ def launch_file(run_dir: Path, name: str) -> Path:
     return run_dir / f"{name}.launch.json"
 
 
-def write_launch(run_dir: Path, name: str, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+def write_launch(run_dir: Path, name: str, argv: list[str], cwd: Path, env: dict[str, str], owner=None) -> None:
+    """run/NAME.launch.json, 0600; `owner` (a pwd entry): the user the program runs as, who reads it."""
     path = launch_file(run_dir, name)
     path.touch(mode=0o600)
     path.chmod(0o600)
+    if owner:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
     path.write_text(json.dumps({"argv": argv, "cwd": str(cwd), "env": env}))
 
 

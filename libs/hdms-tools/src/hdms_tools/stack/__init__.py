@@ -25,7 +25,7 @@ from .config import (
     cli,
     read_env_file,
 )
-from .host import ensure_packages, find_postgres_bindir, port_in_use, process_alive, read_pid, run_as_user, say, wait_until
+from .host import ensure_packages, find_postgres_bindir, give_to, port_in_use, process_alive, read_pid, run_as_user, say, wait_until
 from .native import NativeStack
 from .redis_server import REDIS_ROLE_USERS, redis_command, render_redis_acl
 
@@ -47,6 +47,7 @@ __all__ = [
     "cli",
     "ensure_packages",
     "find_postgres_bindir",
+    "give_to",
     "port_in_use",
     "process_alive",
     "read_env_file",

@@ -137,3 +137,14 @@ def run_as_user(config: Config) -> pwd.struct_passwd:
             check=True,
         )
         return pwd.getpwnam(name)
+
+
+def give_to(user: pwd.struct_passwd, top: Path) -> None:
+    """`top` and everything below it owned by `user` (as root; symlinks left alone): what the
+    servers and programs write lives there, and a folder left by a run as root must not stop them."""
+    if os.geteuid() != 0 or not top.exists():
+        return
+    for path in [top, *top.rglob("*")]:
+        if not path.is_symlink() and path.stat().st_uid != user.pw_uid:
+            os.chown(path, user.pw_uid, user.pw_gid)
+

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .config import EXIT_CONFIG, EXIT_DATADIR, EXIT_PORT, MARKER, SERVICES, Config, StackError
-from .host import ensure_packages, find_postgres_bindir, port_in_use, process_alive, read_pid, run_as_user, say, wait_until
+from .host import ensure_packages, find_postgres_bindir, give_to, port_in_use, process_alive, read_pid, run_as_user, say, wait_until
 from .pgbouncer import PgBouncer
 from .postgres import Postgres
 from .redis_server import REDIS_ROLE_USERS, Redis
@@ -36,6 +36,8 @@ class NativeStack(Postgres, PgBouncer, Redis):
     # -- plumbing ------------------------------------------------------------------------------
 
     def as_user(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """`cmd` as the servers' user, umask 027: their logs and files readable by no other user."""
+        kwargs.setdefault("umask", 0o027)
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", self.user.pw_name, "--", *cmd]
         return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
@@ -90,10 +92,7 @@ class NativeStack(Postgres, PgBouncer, Redis):
             raise StackError(
                 f"data directory {self.data} is not writable ({exc.strerror}); set HDMS_DATA_DIR", EXIT_DATADIR
             ) from exc
-        if os.geteuid() == 0:
-            for path in [self.data, *self.data.rglob("*")]:
-                if path.stat().st_uid != self.user.pw_uid and not path.is_symlink():
-                    os.chown(path, self.user.pw_uid, self.user.pw_gid)
+        give_to(self.user, self.data)
         if os.geteuid() == 0 and self.as_user(["test", "-w", str(self.data)]).returncode != 0:
             raise StackError(
                 f"{self.user.pw_name} (the unprivileged user the servers run as) cannot write {self.data}: "
