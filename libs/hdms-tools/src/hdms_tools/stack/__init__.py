@@ -25,7 +25,17 @@ from .config import (
     cli,
     read_env_file,
 )
-from .host import ensure_packages, find_postgres_bindir, give_to, port_in_use, process_alive, read_pid, run_as_user, say, wait_until
+from .host import (
+    ensure_packages,
+    find_postgres_bindir,
+    give_to,
+    port_in_use,
+    process_alive,
+    read_pid,
+    run_as_user,
+    say,
+    wait_until,
+)
 from .native import NativeStack
 from .redis_server import REDIS_ROLE_USERS, redis_command, render_redis_acl
 

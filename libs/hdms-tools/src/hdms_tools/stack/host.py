@@ -147,4 +147,3 @@ def give_to(user: pwd.struct_passwd, top: Path) -> None:
     for path in [top, *top.rglob("*")]:
         if not path.is_symlink() and path.stat().st_uid != user.pw_uid:
             os.chown(path, user.pw_uid, user.pw_gid)
-

@@ -12,7 +12,17 @@ import time
 from pathlib import Path
 
 from .config import EXIT_CONFIG, EXIT_DATADIR, EXIT_PORT, MARKER, SERVICES, Config, StackError
-from .host import ensure_packages, find_postgres_bindir, give_to, port_in_use, process_alive, read_pid, run_as_user, say, wait_until
+from .host import (
+    ensure_packages,
+    find_postgres_bindir,
+    give_to,
+    port_in_use,
+    process_alive,
+    read_pid,
+    run_as_user,
+    say,
+    wait_until,
+)
 from .pgbouncer import PgBouncer
 from .postgres import Postgres
 from .redis_server import REDIS_ROLE_USERS, Redis
