@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest
+from websockets.asyncio.client import connect
 
 from hdms_platform.seed import DEV_PASSWORD, USERS
 
@@ -141,6 +142,39 @@ async def test_refused_sockets_are_recorded(desk, admin):
     await asyncio.sleep(0.2)
     denied = one(desk, admin, "communication", action="socket.denied", actor=stranger.user_id)
     assert denied["details"] == {"close_code": 4403} and denied["target_id"] == ticket["id"]
+
+
+def test_a_caller_cannot_choose_the_address_recorded_for_it(desk, admin, stack_env):
+    """X-Forwarded-For counts only from the gateway's own address: a caller that reaches a service's
+    port directly is recorded as itself, whatever header it sends; through the gateway the address
+    the gateway saw is recorded, not what the client wrote left of it."""
+    customer = desk.customer()
+    spoofed = {"X-Forwarded-For": "198.51.100.77"}
+    for base in (desk.urls["user"], f"http://127.0.0.1:{stack_env['GATEWAY_PORT']}"):
+        response = httpx.post(
+            f"{base}/api/v1/auth/login/", json={"email": customer.email, "password": "wrong-password-1"}, headers=spoofed
+        )
+        assert response.status_code == 401, response.text
+    failed = entries(desk, admin, "user", action="auth.login", actor=customer.user_id, outcome="failure")
+    assert [entry["client_address"] for entry in failed] == ["127.0.0.1", "127.0.0.1"], failed
+
+
+@pytest.mark.asyncio
+async def test_a_refused_socket_is_recorded_with_the_callers_own_address(desk, admin, stack_env):
+    owner, stranger = desk.customer(), desk.customer()
+    ticket = desk.ticket(owner)
+    spoofed = {"X-Forwarded-For": "198.51.100.78"}
+    for base in (desk.ws, f"ws://127.0.0.1:{stack_env['GATEWAY_PORT']}"):
+        socket = connect(
+            f"{base}/ws/tickets/{ticket['id']}/",
+            subprotocols=["hdms", f"access_token.{stranger.token}"],
+            additional_headers=spoofed,
+            open_timeout=5,
+        )
+        assert await close_code(socket) == 4403
+    await asyncio.sleep(0.2)
+    denied = entries(desk, admin, "communication", action="socket.denied", actor=stranger.user_id)
+    assert [entry["client_address"] for entry in denied] == ["127.0.0.1", "127.0.0.1"], denied
 
 
 def test_only_admins_read_the_audit_log(desk, admin):

@@ -95,7 +95,8 @@ def test_a_spoofed_x_forwarded_for_does_not_escape_the_address_limit(extra_user_
 
 
 def test_behind_one_proxy_only_the_address_it_appended_counts(extra_user_service):
-    url = extra_user_service(LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="1")
+    # This test plays the proxy: its own address is the trusted one.
+    url = extra_user_service(LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="1", TRUSTED_PROXIES="127.0.0.1")
     spoofed = [
         _sign_in(url, f"x-{i}@example.com", "wrong-password-1", **{"X-Forwarded-For": f"10.9.9.{i}, 203.0.113.7"})
         for i in range(4)
@@ -246,6 +247,7 @@ def test_a_process_holds_neither_another_services_secrets_nor_the_private_key(st
     }
     foreign |= {name: stack_env[name] for name in ("REDIS_ADMIN_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD", "POSTGRES_PASSWORD")}
     foreign |= {"the private key file": str(private_key), "the private key": private_key.read_text().splitlines()[1]}
+    foreign["a copy of the private key file"] = f".{private_key.name}"  # run/<program>.jwt-private.pem (as root)
     tree = _process_tree(read_pid(run_dir / f"{program}.pid"))
     assert len(tree) >= (2 if program in ("ticket", "communication", "file", "worker") else 1)  # with its workers
     for pid in tree:
@@ -256,8 +258,13 @@ def test_a_process_holds_neither_another_services_secrets_nor_the_private_key(st
 
 
 def test_only_user_service_holds_the_private_key(stack_env, run_dir):
+    """user-service reads the signing key (as root: from a 0600 copy of its own user's in run/, the
+    key itself being 0640 for the app image's group); the other services hold neither (above)."""
     held = _what_it_holds(read_pid(run_dir / "user.pid"))
-    assert stack_env["JWT_PRIVATE_KEY_FILE"] in held and stack_env["REDIS_CHANNELS_PASSWORD"] not in held
+    named = dict(line.partition("=")[::2] for line in held.splitlines() if line.startswith("JWT_PRIVATE_KEY_FILE="))
+    key = Path(named["JWT_PRIVATE_KEY_FILE"])
+    assert key.read_text() == Path(stack_env["JWT_PRIVATE_KEY_FILE"]).read_text()
+    assert key.stat().st_mode & 0o077 == 0 and stack_env["REDIS_CHANNELS_PASSWORD"] not in held
 
 
 # -- 7. long-lived sockets obey the token --------------------------------------------------------

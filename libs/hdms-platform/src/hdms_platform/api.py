@@ -26,11 +26,12 @@ from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import errors
 from .dbbudget import DatabaseBudgetExceeded
+from .proxies import client_address as proxies_client_address
+from .proxies import configured as configured_proxies
 
 logger = logging.getLogger("hdms.api")
 
@@ -178,9 +179,11 @@ class Pagination(PageNumberPagination):
 
 
 def client_address(request: HttpRequest | Request) -> str:
-    """The caller's address: the peer address, or with TRUSTED_PROXY_COUNT = N (REST_FRAMEWORK's
-    NUM_PROXIES) the N-th X-Forwarded-For entry from the right, the one our own proxy appended."""
-    return BaseThrottle().get_ident(request)  # type: ignore[arg-type]  # reads only META, which both have
+    """The caller's address: the peer address, or from a TRUSTED_PROXIES peer with
+    TRUSTED_PROXY_COUNT = N the N-th X-Forwarded-For entry from the right (proxies.py)."""
+    proxies, count = configured_proxies()
+    meta = request.META
+    return proxies_client_address(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR"), proxies=proxies, count=count)
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -33,8 +33,10 @@ USE_I18N = False
 DATABASE_ROUTERS = ["hdms_platform.db.PrimaryRouter"]
 HDMS_PGBOUNCER = _builders.pgbouncer_address()
 REST_FRAMEWORK = _builders.rest_framework()
+HDMS_TRUSTED_PROXIES = _builders.trusted_proxies()
 MIDDLEWARE = [
     "hdms_platform.metrics.MetricsMiddleware",  # outermost: times and counts everything below
+    "hdms_platform.proxies.ForwardedHeadersMiddleware",  # X-Forwarded-* only from TRUSTED_PROXIES
     "hdms_platform.logging.RequestIdMiddleware",  # request id and the access log line
     "hdms_platform.audit.AuditContextMiddleware",
     "hdms_platform.dbbudget.DatabaseBudgetMiddleware",  # one database budget per request

@@ -10,10 +10,12 @@ roles, Celery, logging, DRF. A service passes its name and says what is its own.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,9 +24,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .cache import TTL
 from .env import Env
 from .env import env as default_env
+from .proxies import TrustedProxies
 
 SERVICES = ("user", "ticket", "communication", "file")
 REDIS_DB = {"cache": 0, "channels": 1, "broker": 2}
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
@@ -247,6 +251,16 @@ def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
             "hdms.cache.ignored": {"handlers": ["console", "degraded"], "level": "WARNING", "propagate": False},
         },
     }
+
+
+def trusted_proxies(env: Env = default_env) -> TrustedProxies:
+    """TRUSTED_PROXIES: the addresses, networks or host names whose X-Forwarded-For counts (proxies.py)."""
+    entries = env.list("TRUSTED_PROXIES", [])
+    proxies = TrustedProxies(entries)
+    bad = [name for name in proxies.names if not HOST_NAME.fullmatch(name)]
+    if bad:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES must list addresses, networks or host names, got {', '.join(bad)!r}")
+    return proxies
 
 
 def rest_framework(env: Env = default_env) -> dict[str, Any]:

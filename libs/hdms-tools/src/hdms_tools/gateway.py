@@ -14,6 +14,9 @@ import time
 from .stack import EXIT_START, REPO, SERVICES, StackError, port_in_use, process_alive, read_pid, say, wait_until
 
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
+# The loopback address the native gateway connects to the services from (nginx `proxy_bind`):
+# .env.example's TRUSTED_PROXIES names it, so a caller on 127.0.0.1 cannot pass for the gateway.
+UPSTREAM_ADDRESS = "127.0.0.2"
 
 
 def render_template(values: dict[str, str]) -> str:
@@ -48,6 +51,7 @@ class Gateway:
             "GATEWAY_ACCESS_LOG": str(self.stack.log / "gateway-access.log"),
             "GATEWAY_UPLOAD_MAX_BODY": str(upload_limit),
             "GATEWAY_RESOLVER": "# no resolver: the upstreams are loopback addresses",
+            "GATEWAY_PROXY_BIND": f"proxy_bind {self.config.get('GATEWAY_UPSTREAM_ADDRESS', UPSTREAM_ADDRESS)};",
         }
 
     def write_config(self) -> bool:

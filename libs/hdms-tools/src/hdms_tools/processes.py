@@ -8,6 +8,8 @@ benchmarks. PIDs and logs live under HDMS_DATA_DIR.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import os
 import pwd
 import shutil
@@ -167,6 +169,7 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "--no-access-log",
                 "--lifespan",
                 "off",
+                "--no-proxy-headers",  # X-Forwarded-For is hdms_platform.proxies' to judge, by the peer's address
                 "--timeout-graceful-shutdown",
                 "5",
                 "--ws-max-size",  # a bigger client message closes the socket with 1009
@@ -197,6 +200,9 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "--reuse-port",
                 # gunicorn 27's control interface (a socket under $HOME) is not used by HDMS.
                 "--no-control-socket",
+                # X-Forwarded-Proto sets the scheme only from the gateway's own address (TRUSTED_PROXIES).
+                "--forwarded-allow-ips",
+                ",".join(_addresses(config.get("TRUSTED_PROXIES", ""))),
             ]
         out[service] = (argv, src, port)
     concurrency = config.get("HDMS_CELERY_CONCURRENCY", "2")
@@ -229,6 +235,15 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
 
 BACKGROUND = ("worker", "events", "user-worker", "ticket-worker", "beat", "ticket-relay", "file-relay")
 OBSERVABILITY = observe.PROGRAMS  # `make observe`, or with `make up` when HDMS_OBSERVABILITY=true
+
+
+def _addresses(entries: str) -> list[str]:
+    """The addresses and networks of a TRUSTED_PROXIES list (gunicorn takes no host names)."""
+    found = []
+    for entry in filter(None, (e.strip() for e in entries.split(","))):
+        with contextlib.suppress(ValueError):
+            found.append(str(ipaddress.ip_network(entry, strict=False)))
+    return found
 
 
 def _celery_worker(service: str, concurrency: str, pool: str = "prefork") -> list[str]:

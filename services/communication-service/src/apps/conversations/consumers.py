@@ -49,6 +49,8 @@ from hdms_platform import audit, errors
 from hdms_platform.access import AccessUnavailable, ticket_access_async
 from hdms_platform.auth import user_from_token
 from hdms_platform.events import presence_message, ticket_group, visible_audiences
+from hdms_platform.proxies import client_address
+from hdms_platform.proxies import configured as configured_proxies
 
 from . import selectors, services
 
@@ -207,7 +209,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         if code not in (CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN):
             return
         user = getattr(self, "user", None)
-        client = self.scope.get("client") or ("", 0)
+        peer = (self.scope.get("client") or ("", 0))[0]
+        forwarded = dict(self.scope.get("headers", [])).get(b"x-forwarded-for", b"").decode("latin-1") or None
+        proxies, count = configured_proxies()
         try:
             await database_sync_to_async(audit.record)(
                 "socket.denied",
@@ -215,7 +219,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
                 target=("ticket", self.ticket_id),
                 outcome=audit.DENIED,
                 details={"close_code": code},
-                address=str(client[0]),
+                address=client_address(str(peer), forwarded, proxies=proxies, count=count),
             )
         except Exception as exc:  # noqa: BLE001 - the refusal stands even if the database is down
             logger.warning("socket denial not audited: %s: %s", type(exc).__name__, exc)

@@ -1,0 +1,98 @@
+"""Who may speak for a client: `X-Forwarded-*` counts only when the peer is a trusted proxy.
+
+TRUSTED_PROXIES lists the proxies by address (127.0.0.2: the native gateway connects upstream
+from that loopback address of its own, `proxy_bind`), network (10.0.0.0/8) or name (`gateway`:
+compose's service, resolved when asked and again at most every RESOLVE_SECONDS, so a recreated
+gateway container with a new address is believed again). A request from any other peer is its own
+client: its forwarded headers are dropped before anything reads them (ForwardedHeadersMiddleware),
+and `client_address` is its peer address. From a trusted proxy the client is the
+TRUSTED_PROXY_COUNT-th X-Forwarded-For entry from the right, the one our own proxy wrote.
+
+Django, DRF (`NUM_PROXIES`), gunicorn (`forwarded_allow_ips`: addresses only) and uvicorn each
+have a piece of this; none ties the header to the peer by name for both HTTP and sockets, so the
+one rule lives here and uvicorn's own (`--no-proxy-headers`) is off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Iterable
+
+RESOLVE_SECONDS = 5.0
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    def __init__(self, entries: Iterable[str]):
+        self.networks: list[Network] = []
+        self.names: list[str] = []
+        for entry in (e.strip() for e in entries):
+            if not entry:
+                continue
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.names.append(entry)
+        self._resolved: set[str] = set()
+        self._resolved_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self.networks or self.names)
+
+    def trusts(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False  # a Unix socket or no peer at all: nobody vouched for it
+        if any(address in network for network in self.networks):
+            return True
+        if not self.names:
+            return False
+        return peer in self._names_resolved(refresh=peer not in self._resolved)
+
+    def _names_resolved(self, *, refresh: bool) -> set[str]:
+        with self._lock:
+            if refresh and time.monotonic() - self._resolved_at >= RESOLVE_SECONDS:
+                self._resolved_at = time.monotonic()  # at most one lookup per interval, whoever asks
+                found: set[str] = set()
+                for name in self.names:
+                    try:
+                        found |= {info[4][0] for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
+                    except OSError:
+                        continue  # not resolvable now (the gateway is not up yet): trusted once it is
+                self._resolved = found
+            return self._resolved
+
+
+def client_address(peer: str, forwarded_for: str | None, *, proxies: TrustedProxies, count: int) -> str:
+    """The client: `peer`, or from a trusted proxy the `count`-th X-Forwarded-For entry from the right."""
+    if not (count and forwarded_for and proxies.trusts(peer)):
+        return peer
+    entries = [entry.strip() for entry in forwarded_for.split(",")]
+    return entries[-min(count, len(entries))] or peer
+
+
+def configured() -> tuple[TrustedProxies, int]:
+    from django.conf import settings
+
+    return settings.HDMS_TRUSTED_PROXIES, settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+
+
+class ForwardedHeadersMiddleware:
+    """Outermost but the metrics: a request from an untrusted peer loses its X-Forwarded-* headers,
+    so neither our address rule nor Django's SECURE_PROXY_SSL_HEADER believes what it wrote."""
+
+    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+        self.get_response = get_response
+
+    def __call__(self, request):  # type: ignore[no-untyped-def]
+        proxies, _ = configured()
+        if not proxies.trusts(request.META.get("REMOTE_ADDR", "")):
+            for header in FORWARDED_HEADERS:
+                request.META.pop(header, None)
+        return self.get_response(request)
