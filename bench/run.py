@@ -211,6 +211,9 @@ class Bench:
                 "LOG_LEVEL": "WARNING",
                 "HDMS_WEB_WORKERS": str(WEB_WORKERS),
                 "HDMS_CELERY_CONCURRENCY": str(CELERY_CONCURRENCY),
+                # The bench is a few users doing the work of a crowd: the per-user limits would measure themselves.
+                "WEBSOCKET_MAX_PER_USER": "10000",
+                "WRITES_PER_USER_PER_MINUTE": "100000000",
             },
             ports=tuple(f"{s.upper()}_SERVICE_PORT" for s in services),
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 import uuid
 
 import httpx
@@ -150,3 +152,38 @@ def test_every_location_that_sets_headers_sets_the_forwarding_ones_too():
     for block in setting:
         for header in ("Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-ID"):
             assert f"proxy_set_header {header} " in block, (header, block[:80])
+
+
+def test_slow_uploads_do_not_starve_file_service(desk, stack_env):
+    """The gateway takes an upload's whole body before it asks file-service (request buffering):
+    more stalled uploads from one customer than file-service has threads (HDMS_WEB_WORKERS x 4)
+    hold only gateway connections, and every other request is still answered."""
+    customer = desk.customer()
+    ticket = desk.ticket(customer)
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="ticket_id"\r\n\r\n{ticket["id"]}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    threads = int(stack_env.get("HDMS_WEB_WORKERS", "4")) * 4
+    stalled = []
+    try:
+        for _ in range(threads + 4):
+            conn = socket.create_connection(("127.0.0.1", int(stack_env["GATEWAY_PORT"])), timeout=5)
+            conn.sendall(
+                (
+                    "POST /api/v1/attachments/ HTTP/1.1\r\nHost: localhost\r\n"
+                    f"Authorization: Bearer {customer.token}\r\n"
+                    f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(head) + 1024 * 1024}\r\n\r\n"
+                ).encode()
+                + head
+                + b"a" * 65536  # then nothing more: a client on a very slow line
+            )
+            stalled.append(conn)
+        time.sleep(1)  # what would reach file-service has reached it
+        listing = desk.call("file", "GET", "/api/v1/attachments/", customer, params={"ticket_id": ticket["id"]})
+        assert listing.status_code == 200 and listing.json()["count"] == 0, listing.text
+    finally:
+        for conn in stalled:
+            conn.close()

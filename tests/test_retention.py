@@ -6,6 +6,7 @@ above all, is tested in the services' own suites: here a pending row would be pu
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,9 @@ def _seed(stack_env) -> dict[str, tuple[str, str, object]]:
     stored = Path(stack_env["FILE_STORAGE_DIR"]) / key
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_bytes(b"never processed")
+    media = Path(stack_env["FILE_STORAGE_DIR"]).stat()  # as file-service would have stored it: its user's
+    for path in (stored.parent, stored):
+        os.chown(path, media.st_uid, media.st_gid)
     with db_connect(stack_env, "file") as conn:
         conn.execute(
             "INSERT INTO attachments_attachment (id, ticket_id, owner_id, type, filename, storage_key, status, sha256, mime, "

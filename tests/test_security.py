@@ -7,6 +7,7 @@ guarantee to its test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pickle
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from websockets.exceptions import ConnectionClosed
 
 from hdms_tools.privatestack import free_ports
 from hdms_tools.processes import commands
@@ -49,25 +51,27 @@ def redis_client(stack_env, role: str = "admin", db: int = 0) -> redis.Redis:
 
 
 @pytest.fixture
-def extra_user_service(stack_env):
-    """A second user-service (same database and Redis) with its own settings, on a free port."""
+def extra_service(stack_env):
+    """A second instance of a service (same database and Redis) with its own settings, on a free port."""
     started: list[subprocess.Popen] = []
 
-    def start(**overrides: str) -> str:
-        # every test signs in from 127.0.0.1: start this instance's low address limit from zero
-        reset = (
-            "from hdms_platform.models import RateCounter; RateCounter.objects.filter(key__startswith='login-address:').delete()"
-        )
-        assert manage("user", "shell", "-c", reset).returncode == 0
+    def start(service: str, **overrides: str) -> str:
+        # every test signs in from 127.0.0.1, as few users: this instance's low limits start from zero
+        reset = "from hdms_platform.models import RateCounter; RateCounter.objects.all().delete()"
+        assert manage(service, "shell", "-c", reset).returncode == 0
         (port,) = free_ports(1)
-        argv, cwd, _ = commands(Config.load())["user"]
-        argv = [a if a != f"127.0.0.1:{stack_env['USER_SERVICE_PORT']}" else f"127.0.0.1:{port}" for a in argv]
-        env = {**os.environ, **overrides, "USER_SERVICE_PORT": str(port)}
+        variable = f"{service.upper()}_SERVICE_PORT"
+        argv, cwd, _ = commands(Config.load())[service]
+        argv = [
+            a.replace(f"127.0.0.1:{stack_env[variable]}", f"127.0.0.1:{port}") if a != stack_env[variable] else str(port)
+            for a in argv
+        ]
+        env = {**os.environ, **overrides, variable: str(port)}
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started.append(process)
         deadline = time.monotonic() + 30
         while not port_in_use("127.0.0.1", port):
-            assert process.poll() is None and time.monotonic() < deadline, "the extra user-service did not start"
+            assert process.poll() is None and time.monotonic() < deadline, f"the extra {service}-service did not start"
             time.sleep(0.1)
         return f"http://127.0.0.1:{port}"
 
@@ -86,17 +90,17 @@ def _sign_in(url: str, email: str, password: str, **headers: str) -> int:
 # -- 1. the client address is not the client's to choose ------------------------------------------
 
 
-def test_a_spoofed_x_forwarded_for_does_not_escape_the_address_limit(extra_user_service):
-    url = extra_user_service(LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="0")
+def test_a_spoofed_x_forwarded_for_does_not_escape_the_address_limit(extra_service):
+    url = extra_service("user", LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="0")
     codes = [
         _sign_in(url, f"nobody-{i}@example.com", "wrong-password-1", **{"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(6)
     ]
     assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429, 429], codes
 
 
-def test_behind_one_proxy_only_the_address_it_appended_counts(extra_user_service):
+def test_behind_one_proxy_only_the_address_it_appended_counts(extra_service):
     # This test plays the proxy: its own address is the trusted one.
-    url = extra_user_service(LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="1", TRUSTED_PROXIES="127.0.0.1")
+    url = extra_service("user", LOGIN_MAX_ATTEMPTS_PER_ADDRESS="3", TRUSTED_PROXY_COUNT="1", TRUSTED_PROXIES="127.0.0.1")
     spoofed = [
         _sign_in(url, f"x-{i}@example.com", "wrong-password-1", **{"X-Forwarded-For": f"10.9.9.{i}, 203.0.113.7"})
         for i in range(4)
@@ -138,6 +142,32 @@ def test_sign_in_limits_survive_cache_eviction(desk, stack_env):
     assert _sign_in(desk.urls["user"], customer.email, PASSWORD) == 429
 
 
+# -- 3. per-user write limits -----------------------------------------------------------------------
+
+
+def test_a_users_writes_past_the_limit_get_429_with_retry_after_and_store_nothing(desk, extra_service):
+    url = extra_service("ticket", WRITES_PER_USER_PER_MINUTE="5")
+    customer, other = desk.customer(), desk.customer()
+
+    def create(who, subject: str) -> httpx.Response:
+        return httpx.post(
+            f"{url}/api/v1/tickets/",
+            json={"subject": subject},
+            headers={"Authorization": f"Bearer {who.token}"},
+            timeout=10,
+        )
+
+    with ThreadPoolExecutor(8) as pool:  # a parallel burst: the count is atomic
+        codes = sorted(r.status_code for r in pool.map(lambda i: create(customer, f"burst {i}"), range(8)))
+    assert codes == [201] * 5 + [429] * 3, codes
+    refused = create(customer, "one more")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "throttled", refused.text
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert create(other, "another user's").status_code == 201  # per user, not per service
+    mine = httpx.get(f"{url}/api/v1/tickets/", headers={"Authorization": f"Bearer {customer.token}"}, timeout=10)
+    assert mine.status_code == 200 and mine.json()["count"] == 5  # nothing refused was stored; reads are not limited
+
+
 # -- 4. nothing in Redis is ever unpickled -----------------------------------------------------------
 
 
@@ -156,7 +186,8 @@ def test_a_pickle_planted_in_the_cache_is_not_executed_and_reads_as_a_miss(desk,
             time.sleep(0.1)
     assert desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", customer).status_code == 200  # now cached
     cache = redis_client(stack_env, "cache")
-    keys = list(cache.scan_iter(match=f"cache:ticket:*tickets:detail:{ticket['id']}", count=1000))
+    admin = redis_client(stack_env, "admin")  # the cache role itself may not list keys (SCAN)
+    keys = list(admin.scan_iter(match=f"cache:ticket:*tickets:detail:{ticket['id']}", count=1000))
     assert keys, "the detail page was not cached where expected"
     cache.set(keys[0], pickle.dumps(_Exploit()), ex=60)
     response = desk.call("ticket", "GET", f"/api/v1/tickets/{ticket['id']}/", customer)
@@ -200,6 +231,41 @@ def test_pubsub_is_the_channel_roles_under_its_prefix_only(stack_env):
             channels.publish(name, "x")
     with pytest.raises(redis.exceptions.NoPermissionError):
         redis_client(stack_env, "cache", db=0).publish("channels:communication__group__probe", "forged")
+
+
+def test_no_role_lists_other_key_or_channel_names_or_flushes_scripts(stack_env):
+    """Key patterns keep a role off other roles' values; listing commands would still show their
+    names on any database the role SELECTs, and SCRIPT/FUNCTION FLUSH would wipe everyone's."""
+    redis_client(stack_env, "admin", db=2).set("broker:probe", "queued", ex=60)
+    listing = (
+        ("SCAN", "0"),
+        ("RANDOMKEY",),
+        ("PUBSUB", "CHANNELS"),
+        ("PUBSUB", "NUMPAT"),
+        ("SCRIPT", "FLUSH"),
+        ("FUNCTION", "FLUSH"),
+    )
+    for role in ("cache", "channels", "broker"):
+        client = redis_client(stack_env, role, db=2)
+        for command in listing:
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.execute_command(*command)
+
+
+def test_no_role_publishes_on_another_roles_channels_or_forges_an_invalidation(stack_env):
+    """Only the channel layer's role publishes, under its prefix; the broker's role only its own
+    result channels (Celery's result backend: broker:celery-task-meta-<id>); nobody publishes to
+    __redis__:invalidate, which every process's key-tracking connection listens to."""
+    for role, db in (("cache", 0), ("channels", 1), ("broker", 2)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            redis_client(stack_env, role, db=db).publish("__redis__:invalidate", "forged")
+    broker = redis_client(stack_env, "broker", db=2)
+    assert broker.publish("broker:celery-task-meta-probe", "x") == 0
+    for name in ("channels:communication__group__probe", "channels:probe", "/2.celery.pidbox", "probe"):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            broker.publish(name, "forged")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        broker.execute_command("PSUBSCRIBE", "*")
 
 
 def test_the_default_user_and_the_old_shared_password_are_refused(stack_env):
@@ -268,6 +334,33 @@ def test_only_user_service_holds_the_private_key(stack_env, run_dir):
 
 
 # -- 7. long-lived sockets obey the token --------------------------------------------------------
+
+
+async def _is_open(ws) -> bool:
+    try:
+        await asyncio.wait_for(ws.recv(), 1)  # a message, or nothing for a second: open either way
+    except TimeoutError:
+        pass
+    except ConnectionClosed:
+        return False
+    return True
+
+
+@pytest.mark.asyncio
+async def test_one_socket_past_a_users_limit_is_closed_with_4429_until_one_of_theirs_closes(desk, stack_env):
+    limit = int(stack_env.get("WEBSOCKET_MAX_PER_USER", "20"))
+    customer, other = desk.customer(), desk.customer()
+    ticket = desk.ticket(customer)
+    async with contextlib.AsyncExitStack() as held:
+        sockets = [await held.enter_async_context(desk.socket(customer, ticket["id"])) for _ in range(limit)]
+        assert await close_code(desk.socket(customer, ticket["id"])) == 4429
+        async with desk.socket(other, desk.ticket(other)["id"]) as theirs:  # per user: others are not affected
+            assert await _is_open(theirs)
+        await sockets[0].close()
+        await asyncio.sleep(0.5)  # the server has seen it close and given its place back
+        async with desk.socket(customer, ticket["id"]) as again:
+            assert await _is_open(again)
+        assert all([await _is_open(ws) for ws in sockets[1:3]])
 
 
 def _short(person: Person, seconds: int, roles: tuple[str, ...] = ("customer",)) -> Person:

@@ -34,6 +34,9 @@ DATABASE_ROUTERS = ["hdms_platform.db.PrimaryRouter"]
 HDMS_PGBOUNCER = _builders.pgbouncer_address()
 REST_FRAMEWORK = _builders.rest_framework()
 HDMS_TRUSTED_PROXIES = _builders.trusted_proxies()
+# Each signed-in user's writes to one service per minute (throttles.py): a runaway script or a
+# stolen token cannot fill the tables, the disk or the other users' share of the workers.
+WRITES_PER_USER_PER_MINUTE = _env.int("WRITES_PER_USER_PER_MINUTE", 120, min_value=1)
 MIDDLEWARE = [
     "hdms_platform.metrics.MetricsMiddleware",  # outermost: times and counts everything below
     "hdms_platform.proxies.ForwardedHeadersMiddleware",  # X-Forwarded-* only from TRUSTED_PROXIES
@@ -105,6 +108,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# No remote control (`celery inspect/control`): its pidbox is a kombu fanout on an unprefixed
+# pub/sub channel, the one thing that kept the broker's Redis user from a channel ACL of its own
+# (config/redis/users.acl). Nothing in HDMS uses it; operators read /metrics and the logs.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False

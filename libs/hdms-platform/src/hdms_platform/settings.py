@@ -271,6 +271,7 @@ def rest_framework(env: Env = default_env) -> dict[str, Any]:
         "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", 0, min_value=0, max_value=5),
         "DEFAULT_AUTHENTICATION_CLASSES": ["hdms_platform.auth.AccessTokenAuthentication"],
         "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+        "DEFAULT_THROTTLE_CLASSES": ["hdms_platform.throttles.UserWriteThrottle"],  # WRITES_PER_USER_PER_MINUTE
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
         "DEFAULT_PARSER_CLASSES": ["hdms_platform.parsers.StrictJSONParser"],
         "EXCEPTION_HANDLER": "hdms_platform.api.exception_handler",

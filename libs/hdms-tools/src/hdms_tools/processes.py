@@ -139,6 +139,9 @@ def program_environment(config: Config, name: str, user: pwd.struct_passwd | Non
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     if name in METRICS_PORTS:
         env["HDMS_METRICS_PORT"] = str(metrics_port(config, name))
+    # gunicorn believes X-Forwarded-Proto only from these (its default: 127.0.0.1, anyone local):
+    # the addresses of TRUSTED_PROXIES, the gateway's own. In compose nothing is 127.0.0.1.
+    env["FORWARDED_ALLOW_IPS"] = ",".join(_addresses(config.get("TRUSTED_PROXIES", "")))
     return {**env, "PYTHONUNBUFFERED": "1", "HDMS_ENV_FILE": str(scoped)}
 
 
@@ -200,9 +203,6 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "--reuse-port",
                 # gunicorn 27's control interface (a socket under $HOME) is not used by HDMS.
                 "--no-control-socket",
-                # X-Forwarded-Proto sets the scheme only from the gateway's own address (TRUSTED_PROXIES).
-                "--forwarded-allow-ips",
-                ",".join(_addresses(config.get("TRUSTED_PROXIES", ""))),
             ]
         out[service] = (argv, src, port)
     concurrency = config.get("HDMS_CELERY_CONCURRENCY", "2")

@@ -47,6 +47,7 @@ TEST_SETTINGS = {
     "HDMS_WEB_WORKERS": "2",
     "PRESENCE_TTL_SECONDS": "2",  # so the end-to-end tests see presence expire quickly
     "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "100000",  # every test (and the API fuzzer) signs in from 127.0.0.1
+    "WRITES_PER_USER_PER_MINUTE": "100000",  # the API fuzzer writes as one user; test_security lowers it
     "PROMETHEUS_SCRAPE_INTERVAL": "1s",
     "LOG_FORMAT": "json",  # production's format: the tests read the access log
     # A task held by a Celery worker that kombu's Redis transport crashed during a Redis outage

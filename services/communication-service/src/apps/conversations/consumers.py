@@ -59,6 +59,7 @@ TOKEN_PREFIX = "access_token."
 CLOSE_UNAUTHENTICATED = errors.close_code(errors.NotAuthenticated())
 CLOSE_FORBIDDEN = errors.close_code(errors.Forbidden())
 CLOSE_TOO_MANY_MESSAGES = 4429
+CLOSE_TOO_MANY_SOCKETS = 4429  # the same "too many" (HTTP's 429): past WEBSOCKET_MAX_PER_USER open sockets
 CLOSE_TRY_AGAIN_LATER = errors.close_code(errors.Unavailable())
 PRESENCE_STATES = ("viewing", "replying")
 # Group messages handled without touching the database (see TicketConsumer.dispatch)
@@ -164,6 +165,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.group = None
+        self.counted = False  # this socket is in its user's count (services.socket_opened)
         # What the client says it has (last_event_id) is already sent: a redelivered broadcast of an
         # older event must not reach it again, even when the replay finds nothing newer.
         self.last_seq = self._last_event_id() or 0
@@ -181,6 +183,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         if not allowed:
             return await self._refuse(CLOSE_FORBIDDEN)
+        if not await database_sync_to_async(services.socket_opened)(user=self.user):
+            return await self._refuse(CLOSE_TOO_MANY_SOCKETS)
+        self.counted = True
         try:
             await self.channel_layer.group_add(ticket_group(self.ticket_id), self.channel_name)  # before the replay
         except CHANNEL_LAYER_ERRORS as exc:
@@ -288,6 +293,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if self.expiry:
             self.expiry.cancel()
+        if getattr(self, "counted", False):
+            self.counted = False
+            await database_sync_to_async(services.socket_closed)(user=self.user)
         if not self.group:
             return
         try:  # best effort: the membership is this process's own and goes with it

@@ -233,3 +233,39 @@ def presence_leave(*, ticket_id, user: TokenUser) -> PresenceEvent:
     viewers = _live(cache.get(_presence_key(ticket_id)) or {})
     viewers.pop(str(user.id), None)
     return _store(ticket_id, viewers)
+
+
+# Sockets per user, across every process: a counter in the cache role (atomic INCR/DECR). Its
+# TTL is refreshed at each of the user's connects, so counts a killed process never gave back
+# expire within SOCKET_COUNT_TTL of that user's last connect. The cache unavailable (or the
+# counter evicted): the limit is not applied — it bounds a user's share, it guards no data.
+SOCKET_COUNT_TTL = 3600
+
+
+def _sockets_key(user: TokenUser) -> str:
+    return f"sockets:{user.id}"
+
+
+def socket_opened(*, user: TokenUser) -> bool:
+    """Count one more socket of `user`; False (and not counted) past WEBSOCKET_MAX_PER_USER."""
+    key = _sockets_key(user)
+    try:
+        cache.add(key, 0, SOCKET_COUNT_TTL)
+        count = cache.incr(key)
+        cache.touch(key, SOCKET_COUNT_TTL)
+        if count > settings.WEBSOCKET_MAX_PER_USER:
+            cache.decr(key)
+            return False
+    except Exception as exc:  # noqa: BLE001 - a limit the cache cannot count is not applied
+        logger.warning("socket count unavailable (limit not applied): %s: %s", type(exc).__name__, exc)
+    return True
+
+
+def socket_closed(*, user: TokenUser) -> None:
+    try:
+        if cache.decr(_sockets_key(user)) < 0:
+            cache.set(_sockets_key(user), 0, SOCKET_COUNT_TTL)
+    except ValueError:
+        pass  # expired or evicted meanwhile: nothing to give back
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("socket count unavailable at close: %s: %s", type(exc).__name__, exc)

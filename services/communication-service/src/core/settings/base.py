@@ -39,6 +39,8 @@ EVENT_RESEND_AFTER_SECONDS = env.int("EVENT_RESEND_AFTER_SECONDS", 10, min_value
 # Sockets: browsers' Origin must be one of these (empty: the hosts of DJANGO_ALLOWED_HOSTS, any
 # scheme and port); a client that sends no Origin (not a browser) is not affected.
 WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", []) or ALLOWED_HOSTS
+# Open sockets per user across every process (services.socket_opened): one more closes with 4429.
+WEBSOCKET_MAX_PER_USER = env.int("WEBSOCKET_MAX_PER_USER", 20, min_value=1, max_value=10000)
 # Client -> server messages per socket: a burst of this many, refilled at this rate per second.
 WEBSOCKET_MESSAGE_BURST = env.int("WEBSOCKET_MESSAGE_BURST", 20, min_value=1, max_value=1000)
 WEBSOCKET_MESSAGES_PER_SECOND = env.float("WEBSOCKET_MESSAGES_PER_SECOND", 2.0)
