@@ -21,8 +21,9 @@ def make_user(db):
 
 @pytest.fixture
 def login(api):
-    def do(email: str, password: str = PASSWORD, address: str = "10.0.0.1"):
-        return api.post("/api/v1/auth/login/", {"email": email, "password": password}, format="json", REMOTE_ADDR=address)
+    def do(email: str, password: str = PASSWORD, address: str = "10.0.0.1", device: str | None = None):
+        body = {"email": email, "password": password, **({"device": device} if device is not None else {})}
+        return api.post("/api/v1/auth/login/", body, format="json", REMOTE_ADDR=address)
 
     return do
 

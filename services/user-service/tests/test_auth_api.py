@@ -105,18 +105,50 @@ def test_logout_cannot_revoke_someone_elses_session(bearer, make_user, login):
     assert Session.objects.filter(token_hash=refresh_token_hash(alice["refresh"]), revoked_at__isnull=True).exists()
 
 
-@override_settings(LOGIN_MAX_FAILURES_PER_ACCOUNT=3)
-def test_failures_per_account_are_limited_even_from_many_addresses(make_user, login):
+@override_settings(LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_MAX_ATTEMPTS_PER_ACCOUNT=8)
+def test_a_guesser_locks_only_its_own_address_out_of_an_account(make_user, login):
+    """The lockout attack: wrong passwords for a known email must not keep its owner out."""
     make_user("alice@example.com")
-    for n in range(3):
-        assert login("alice@example.com", "wrong-password-x", address=f"10.1.0.{n}").status_code == 401
-    blocked = login("alice@example.com", PASSWORD, address="10.1.0.99")  # right password, but locked for the window
+    for _ in range(3):
+        assert login("alice@example.com", "wrong-password-x", address="10.1.0.1").status_code == 401
+    blocked = login("alice@example.com", PASSWORD, address="10.1.0.1")  # right password, from the guesser's address
     assert blocked.status_code == 429 and "Retry-After" in blocked
+    assert login("alice@example.com", PASSWORD, address="10.1.0.2").status_code == 200  # the owner, elsewhere
     # an unknown email is limited the same way, so the limit does not reveal which emails exist
-    for n in range(3):
-        login("ghost@example.com", "wrong-password-x", address=f"10.2.0.{n}")
-    assert login("ghost@example.com", "wrong-password-x", address="10.2.0.99").status_code == 429
-    assert login("bob@example.com", PASSWORD, address="10.1.0.99").status_code == 401  # other accounts unaffected
+    for _ in range(3):
+        login("ghost@example.com", "wrong-password-x", address="10.2.0.1")
+    assert login("ghost@example.com", "wrong-password-x", address="10.2.0.1").status_code == 429
+
+
+@override_settings(LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_MAX_ATTEMPTS_PER_ACCOUNT=6)
+def test_guessing_from_many_addresses_meets_the_account_ceiling_but_not_the_owners_known_device(make_user, login):
+    make_user("alice@example.com")
+    make_user("bob@example.com")
+    earlier = login("alice@example.com", PASSWORD, address="10.5.0.1")  # the owner's sign-in on their own device
+    device = earlier.json()["device"]
+    for n in range(6):
+        assert login("alice@example.com", "wrong-password-x", address=f"10.1.0.{n}").status_code == 401
+    assert login("alice@example.com", PASSWORD, address="10.1.0.99").status_code == 429  # the ceiling, every address
+    assert login("alice@example.com", PASSWORD, address="10.1.0.99", device="forged.device.token").status_code == 429
+    assert login("alice@example.com", PASSWORD, address="10.1.0.99", device=bob_device(login)).status_code == 429
+    owner = login("alice@example.com", PASSWORD, address="10.5.0.7", device=device)
+    assert owner.status_code == 200, owner.content  # a device the account signed in on before is not locked out
+    assert login("bob@example.com", PASSWORD, address="10.1.0.99").status_code == 200  # other accounts unaffected
+
+
+@override_settings(LOGIN_MAX_FAILURES_PER_ACCOUNT=3)
+def test_a_stolen_device_token_does_not_lift_the_limit_on_wrong_passwords(make_user, login):
+    make_user("alice@example.com")
+    device = login("alice@example.com", PASSWORD).json()["device"]
+    codes = [
+        login("alice@example.com", f"wrong-{n}-password", address=f"10.3.0.{n}", device=device).status_code for n in range(5)
+    ]
+    assert codes == [401, 401, 401, 429, 429], codes
+
+
+def bob_device(login) -> str:
+    """A real device token, but another account's."""
+    return login("bob@example.com", PASSWORD, address="10.6.0.1").json()["device"]
 
 
 @override_settings(LOGIN_MAX_ATTEMPTS_PER_ADDRESS=4)

@@ -33,6 +33,10 @@ class TokensOutput(serializers.Serializer):
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField()
     user = UserOutput()
+    device = serializers.CharField(
+        required=False,
+        help_text="Sign-in only: send it back as `device` with this client's next sign-ins (not locked out by others' wrong passwords).",
+    )
 
 
 def _tokens(issued: services.IssuedTokens) -> dict:
@@ -43,6 +47,7 @@ def _tokens(issued: services.IssuedTokens) -> dict:
             "token_type": "Bearer",
             "expires_in": settings.ACCESS_TOKEN_SECONDS,
             "user": issued.user,
+            **({"device": issued.device} if issued.device else {}),
         }
     ).data
 
@@ -50,6 +55,12 @@ def _tokens(issued: services.IssuedTokens) -> dict:
 class Credentials(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class LoginInput(Credentials):
+    device = serializers.CharField(
+        max_length=500, required=False, default="", help_text="The `device` of this client's last sign-in, if any."
+    )
 
 
 class PublicApi(APIView):
@@ -82,9 +93,9 @@ class RegisterApi(PublicApi):
 
 
 class LoginApi(PublicApi):
-    @extend_schema(request=Credentials, responses={200: TokensOutput}, summary="Sign in: access + refresh token")
+    @extend_schema(request=LoginInput, responses={200: TokensOutput}, summary="Sign in: access + refresh token")
     def post(self, request):
-        data = Credentials(data=request.data)
+        data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         issued = services.user_login(
             **data.validated_data, address=client_address(request), user_agent=request.META.get("HTTP_USER_AGENT", "")

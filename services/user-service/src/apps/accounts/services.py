@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,6 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
+from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -26,11 +29,52 @@ INVALID_CREDENTIALS = "The email or password is incorrect."
 INVALID_REFRESH = "The refresh token is invalid, expired or revoked."
 
 
-def _limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
-    return (
-        ratelimit.Limit("login-account", settings.LOGIN_MAX_FAILURES_PER_ACCOUNT, settings.LOGIN_RATE_WINDOW_SECONDS),
-        ratelimit.Limit("login-address", settings.LOGIN_MAX_ATTEMPTS_PER_ADDRESS, settings.LOGIN_RATE_WINDOW_SECONDS),
-    )
+DEVICE_SALT = "hdms.accounts.login-device"
+
+
+def _limit(name: str, hits: int) -> ratelimit.Limit:
+    return ratelimit.Limit(name, hits, settings.LOGIN_RATE_WINDOW_SECONDS)
+
+
+def device_token(user: User) -> str:
+    """Handed out with every successful sign-in, sent back with the next ones (`device`): proof
+    that this client signed in to this account before, which a guesser elsewhere cannot have.
+    Signed with DJANGO_SECRET_KEY, valid LOGIN_DEVICE_DAYS."""
+    return signing.dumps({"user": str(user.pk), "nonce": secrets.token_hex(8)}, salt=DEVICE_SALT, compress=True)
+
+
+def _known_device(token: str, email: str) -> str | None:
+    """The account id `token` was issued for, if it is valid and that account has this email."""
+    if not token:
+        return None
+    try:
+        claims = signing.loads(token, salt=DEVICE_SALT, max_age=timedelta(days=settings.LOGIN_DEVICE_DAYS))
+    except signing.BadSignature:
+        return None
+    user_id = str(claims.get("user", "")) if isinstance(claims, dict) else ""
+    return user_id if User.objects.filter(pk=user_id, email=email).exists() else None
+
+
+def _login_limits(email: str, address: str, device: str) -> list[tuple[ratelimit.Limit, str]]:
+    """Which limits an attempt counts against (the design and the attack it stops:
+    docs/operations.md, "Sign-in limits").
+
+    - per address, across accounts: one client guessing many accounts;
+    - per account *from one address*: one client guessing one account — it locks out that client,
+      not the account, so wrong passwords sent for a known email do not keep its owner out;
+    - per account from every address, a generous ceiling: many addresses guessing one account;
+    - from a known device (a valid `device` token of this account) only the device's own limit:
+      the owner signs in while the account is under attack, and a stolen device token still gets
+      no more than LOGIN_MAX_FAILURES_PER_ACCOUNT tries.
+    """
+    failures = settings.LOGIN_MAX_FAILURES_PER_ACCOUNT
+    if _known_device(device, email):
+        return [(_limit("login-device", failures), device)]
+    return [
+        (_limit("login-address", settings.LOGIN_MAX_ATTEMPTS_PER_ADDRESS), address),
+        (_limit("login-pair", failures), f"{email} {address}"),
+        (_limit("login-account", settings.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT), email),
+    ]
 
 
 @dataclass(frozen=True)
@@ -39,6 +83,7 @@ class IssuedTokens:
     refresh: str
     user: User
     session: Session
+    device: str = ""  # a sign-in's proof of this client for the next ones (device_token)
 
 
 def _normalise(email: str) -> str:
@@ -79,18 +124,16 @@ def _issue(user: User, *, family: uuid.UUID | None = None, user_agent: str = "")
     return IssuedTokens(access=access_token_for(user), refresh=token, user=user, session=session)
 
 
-def user_login(*, email: str, password: str, address: str, user_agent: str = "") -> IssuedTokens:
-    """Check the credentials under two limits: attempts per account (a success resets it) and
-    attempts per client address.
-
-    Both limits apply to unknown addresses too, and every refusal reads the same, so the answers
-    never tell whether an email is registered.
+def user_login(*, email: str, password: str, address: str, user_agent: str = "", device: str = "") -> IssuedTokens:
+    """Check the credentials under the sign-in limits (_login_limits; a success resets the
+    account's). They apply to unknown emails too, and every refusal reads the same, so the
+    answers never tell whether an email is registered.
     """
     email = _normalise(email)
-    per_account, per_address = _limits()
+    limits = _login_limits(email, address, device)
     # Count first, then decide: each attempt takes its number atomically before the password is
     # checked, so a parallel burst gets at most `hits` checks per account and address.
-    for limit, subject in ((per_address, address), (per_account, email)):
+    for limit, subject in limits:
         if ratelimit.over(limit, subject):
             _audit_login(email, None, audit.DENIED, reason=f"limited ({limit.name})")
             raise errors.RateLimited("Too many sign-in attempts; try again later.", retry_after=limit.retry_after())
@@ -107,12 +150,14 @@ def user_login(*, email: str, password: str, address: str, user_agent: str = "")
     if reason or user is None:
         _audit_login(email, user, audit.FAILURE, reason=reason)
         raise errors.NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
-    ratelimit.reset(per_account, email)
+    for limit, subject in limits:
+        if limit.name != "login-address":  # the address's count spans other accounts: it stays
+            ratelimit.reset(limit, subject)
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
         issued = _issue(user, user_agent=user_agent)
         _audit_login(email, user, audit.SUCCESS, session=str(issued.session.family))
-        return issued
+        return dataclasses.replace(issued, device=device_token(user))
 
 
 def _audit_login(email: str, user: User | None, outcome: str, **details) -> None:

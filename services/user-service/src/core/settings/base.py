@@ -32,6 +32,10 @@ ACCESS_TOKEN_SECONDS = env.int("ACCESS_TOKEN_SECONDS", 15 * 60, min_value=60, ma
 REFRESH_TOKEN_SECONDS = env.int("REFRESH_TOKEN_SECONDS", 14 * 24 * 60 * 60, min_value=3600)
 LOGIN_MAX_FAILURES_PER_ACCOUNT = env.int("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, min_value=1)
 LOGIN_MAX_ATTEMPTS_PER_ADDRESS = env.int("LOGIN_MAX_ATTEMPTS_PER_ADDRESS", 30, min_value=1)
+# Sign-in attempts on one account from every address per window: the ceiling a distributed guess
+# meets (per account *and address* it is LOGIN_MAX_FAILURES_PER_ACCOUNT). A known device passes it.
+LOGIN_MAX_ATTEMPTS_PER_ACCOUNT = env.int("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 100, min_value=1)
+LOGIN_DEVICE_DAYS = env.int("LOGIN_DEVICE_DAYS", 90, min_value=1, max_value=3650)
 LOGIN_RATE_WINDOW_SECONDS = env.int("LOGIN_RATE_WINDOW_SECONDS", 15 * 60, min_value=10)
 USER_SETTINGS_MAX_BYTES = 16 * 1024
 AUTH_PASSWORD_VALIDATORS = [
