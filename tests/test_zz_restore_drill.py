@@ -6,6 +6,7 @@ databases (what a restore does), then starts them again.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -138,3 +139,30 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_restore_refuses_a_runni
     damaged = tool("hdms_tools.backup", "check", str(backup))
     assert damaged.returncode != 0 and "hdms_ticket.dump does not match its checksum" in damaged.stderr
     assert tool("hdms_tools.backup", "check", str(backups / "nope")).stderr.startswith("error: ")
+
+
+def test_a_backup_is_private_signed_and_holds_only_the_brokers_keys(stack_env, tmp_path):
+    """Restore trusts nothing it did not write: every file 0600; the manifest signed with a key
+    derived from DJANGO_SECRET_KEY, so a file rewritten with a matching checksum is refused; and
+    even a signed backup may not carry keys outside the broker's prefix (restored as the admin)."""
+    from hdms_tools import backup as backups_module
+    from hdms_tools.stack import Config
+
+    assert tool("hdms_tools.backup", "create", "--dir", str(tmp_path)).returncode == 0
+    (backup,) = tmp_path.iterdir()
+    loose = {p.name: oct(p.stat().st_mode & 0o777) for p in backup.iterdir() if p.stat().st_mode & 0o077}
+    assert not loose, f"readable by others: {loose}"
+    manifest_path, broker = backup / "manifest.json", backup / "broker.jsonl"
+    planted = {"key": base64.b64encode(b"cache:user:planted").decode(), "ttl": 0, "value": base64.b64encode(b"x").decode()}
+    broker.write_text(broker.read_text() + json.dumps(planted) + "\n")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["broker.jsonl"] = {
+        "bytes": broker.stat().st_size,
+        "sha256": hashlib.sha256(broker.read_bytes()).hexdigest(),
+    }
+    manifest_path.write_text(json.dumps(manifest))  # checksums match, the signature does not
+    forged = tool("hdms_tools.backup", "check", str(backup))
+    assert forged.returncode != 0 and "signature" in forged.stderr and "DJANGO_SECRET_KEY" in forged.stderr, forged.stderr
+    manifest_path.write_text(json.dumps(backups_module.sign(manifest, Config.load())))
+    outside = tool("hdms_tools.backup", "check", str(backup))
+    assert outside.returncode != 0 and "cache:user:planted" in outside.stderr and "broker:" in outside.stderr, outside.stderr

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -136,12 +137,31 @@ def _other_clients(config: Config) -> list[str]:
     )
 
 
+def _signing_key(config: Config) -> bytes:
+    secret = config.get("DJANGO_SECRET_KEY", "")
+    if not secret:
+        raise StackError("DJANGO_SECRET_KEY is needed to sign and to check a backup's manifest", EXIT_BACKUP)
+    return hmac.new(secret.encode(), b"hdms.backup.manifest", hashlib.sha256).digest()  # not the secret itself
+
+
+def _signature(manifest: dict, config: Config) -> str:
+    body = {key: value for key, value in manifest.items() if key != "signature"}
+    return hmac.new(_signing_key(config), json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+
+
+def sign(manifest: dict, config: Config) -> dict:
+    """The manifest with its HMAC-SHA256 (a key derived from DJANGO_SECRET_KEY): the checksums
+    say a file is the one listed, the signature that this stack's operator listed it."""
+    return {**manifest, "signature": _signature(manifest, config)}
+
+
 def create(config: Config, target: Path) -> Path:
     started = time.monotonic()
     pg = Postgres(config)
     out = target / f"hdms-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out.mkdir(parents=True, exist_ok=False)
-    out.chmod(0o700)  # dumps hold password hashes and tokens' sessions
+    out.chmod(0o700)  # dumps hold password hashes (user-service's) and sessions' token hashes
+    os.umask(0o077)  # and every file in it 0600, for whoever copies the folder elsewhere
     databases = {}
     for service in SERVICES:
         name = f"hdms_{service}"
@@ -186,25 +206,46 @@ def create(config: Config, target: Path) -> Path:
         "broker": {"file": "broker.jsonl", "keys": keys, "prefix": REDIS_KEY_PREFIX["broker"]},
         "files": {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(out.iterdir())},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (out / "manifest.json").write_text(json.dumps(sign(manifest, config), indent=2) + "\n")
     say("backup", "written", started, str(out))
     return out
 
 
-def check(backup: Path) -> dict:
-    """The manifest, after checking every file against it; raises naming the first bad file."""
+def check(backup: Path, config: Config) -> dict:
+    """The manifest, after checking its signature, every file against it and every broker key
+    against the broker's prefix; raises naming the first bad one. Nothing is touched before."""
     manifest_path = backup / "manifest.json"
     if not manifest_path.exists():
         raise StackError(f"{backup} is not a backup: it has no manifest.json", EXIT_BACKUP)
     manifest = json.loads(manifest_path.read_text())
     if manifest.get("format") != FORMAT:
         raise StackError(f"{manifest_path}: format {manifest.get('format')!r}, this code reads {FORMAT}", EXIT_BACKUP)
+    if not hmac.compare_digest(str(manifest.get("signature", "")), _signature(manifest, config)):
+        raise StackError(
+            f"{manifest_path}: its signature does not match: changed since it was written, or written by a stack "
+            "with another DJANGO_SECRET_KEY (restore with the .env the backup was made with)",
+            EXIT_BACKUP,
+        )
     for name, expected in manifest["files"].items():
         path = backup / name
         if not path.exists():
             raise StackError(f"{path} is missing (listed in the manifest)", EXIT_BACKUP)
         if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
             raise StackError(f"{path} does not match its checksum in the manifest: damaged or changed", EXIT_BACKUP)
+    prefix = REDIS_KEY_PREFIX["broker"]
+    if manifest["broker"]["prefix"] != prefix:
+        raise StackError(
+            f"{manifest_path}: broker prefix {manifest['broker']['prefix']!r}, this stack's is {prefix!r}", EXIT_BACKUP
+        )
+    with (backup / manifest["broker"]["file"]).open() as f:
+        for line in f:
+            key = base64.b64decode(json.loads(line)["key"])
+            if not key.startswith(prefix.encode()):
+                raise StackError(
+                    f"{backup / manifest['broker']['file']}: key {key.decode(errors='replace')!r} is outside the broker's "
+                    f"prefix {prefix!r}: refusing to restore it (it would be written as the Redis admin)",
+                    EXIT_BACKUP,
+                )
     return manifest
 
 
@@ -229,7 +270,7 @@ def _extract_data(tar: tarfile.TarFile, into: Path) -> None:
 
 def restore(config: Config, backup: Path) -> None:
     started = time.monotonic()
-    manifest = check(backup)
+    manifest = check(backup, config)
     if not config.get("BACKUP_PG_HOST", "") and supervise.running(config.data_dir):
         up = [
             i["name"]
@@ -280,7 +321,7 @@ def restore(config: Config, backup: Path) -> None:
         give_to(run_as_user(config), media)
 
     broker = _broker(config)
-    prefix = manifest["broker"]["prefix"]
+    prefix = REDIS_KEY_PREFIX["broker"]  # the manifest's, checked equal above
     stale = list(broker.scan_iter(match=f"{prefix}*", count=500))
     if stale:
         broker.delete(*stale)
@@ -305,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create":
         create(config, Path(args.dir or config.get("BACKUP_DIR", "") or REPO / "backups"))
     elif args.command == "check":
-        check(Path(args.backup))
-        print(f"{args.backup}: every file matches the manifest")
+        check(Path(args.backup), config)
+        print(f"{args.backup}: the manifest's signature and every file match")
     else:
         restore(config, Path(args.backup))
     return 0
