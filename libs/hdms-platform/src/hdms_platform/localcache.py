@@ -36,18 +36,23 @@ INVALIDATIONS = "__redis__:invalidate"
 
 
 class _TrackingPubSub(PubSub):
-    """A subscriber whose connection first asks Redis to track the prefix, on every (re)connect."""
+    """A subscriber whose connection first asks Redis to track the prefix, on every (re)connect.
+
+    Copies are allowed only once Redis has *acknowledged* the SUBSCRIBE (the listener sees the
+    confirmation): a RESP2 redirect target that is not subscribed yet does not get the
+    invalidations, so a copy kept between TRACKING ON and that acknowledgement could miss its
+    key's change and stay stale for max_age."""
 
     prefix: str
-    on_tracking: Callable[[], None]
+    on_untracked: Callable[[], None]
 
     def on_connect(self, connection: Any) -> None:
+        self.on_untracked()  # a new connection: nothing is known until it is subscribed again
         connection.send_command("CLIENT", "ID")
         client_id = connection.read_response()
         connection.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix)
         connection.read_response()
         super().on_connect(connection)  # subscribes again after a reconnect
-        self.on_tracking()
 
 
 class TrackedCopies:
@@ -138,7 +143,7 @@ class TrackedCopies:
                 client = redis.Redis.from_url(self.url, protocol=2, socket_timeout=None, socket_connect_timeout=2)
                 pubsub = _TrackingPubSub(client.connection_pool)
                 pubsub.prefix = self.prefix
-                pubsub.on_tracking = lambda: self._forget(None, tracking=True)
+                pubsub.on_untracked = lambda: self._forget(None, tracking=False)
                 # redis-py runs on_connect on *re*connects only: the first connection is done here
                 connection = client.connection_pool.get_connection()
                 connection.register_connect_callback(pubsub.on_connect)  # type: ignore[no-untyped-call]
@@ -147,8 +152,12 @@ class TrackedCopies:
                 pubsub.subscribe(INVALIDATIONS)
                 failures = 0
                 while True:
-                    message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
-                    if message and message["type"] == "message":
+                    message = pubsub.get_message(timeout=5.0)
+                    if not message:
+                        continue
+                    if message["type"] == "subscribe":  # acknowledged: from now on every change is heard
+                        self._forget(None, tracking=True)
+                    elif message["type"] == "message" and self._tracking:
                         self._forget(message["data"], tracking=True)
             except Exception as exc:  # noqa: BLE001 - any failure: no copies until tracking is back
                 self._forget(None, tracking=False)
