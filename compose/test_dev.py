@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import subprocess
+import uuid
 from datetime import datetime
 
 import httpx
@@ -135,6 +136,36 @@ def test_a_user_journey_through_the_gateway(dev):
         assert asset in page.text
         path = next(part.split('"')[0] for part in page.text.split('"/static/')[1:] if part.split('"')[0].endswith(asset))
         assert httpx.get(f"{base}/static/{path}", timeout=10).status_code == 200, path
+
+
+def test_forwarded_for_counts_only_from_the_gateway(dev):
+    """TRUSTED_PROXIES=gateway: another container calling user-service directly is recorded as
+    itself whatever X-Forwarded-For it sends; through the gateway, the address the gateway saw."""
+    ghost = f"ghost-{uuid.uuid4().hex[:10]}@example.com"
+    body = json.dumps({"email": ghost, "password": "wrong-password-1"})
+    probe = (
+        "import sys, urllib.request, urllib.error\n"
+        "request = urllib.request.Request('http://user-service:8001/api/v1/auth/login/', data=sys.argv[1].encode(),\n"
+        "    headers={'Content-Type': 'application/json', 'X-Forwarded-For': '198.51.100.77'})\n"
+        "try:\n    urllib.request.urlopen(request, timeout=10)\nexcept urllib.error.HTTPError as exc:\n    print(exc.code)\n"
+    )
+    assert dev.exec("file-worker", "python", "-c", probe, body).stdout.strip() == "401"
+    via_gateway = httpx.post(
+        f"http://127.0.0.1:{dev.values['GATEWAY_PORT']}/api/v1/auth/login/",
+        content=body,
+        headers={"Content-Type": "application/json", "X-Forwarded-For": "198.51.100.78"},
+        timeout=10,
+    )
+    assert via_gateway.status_code == 401, via_gateway.text
+    query = (
+        "from hdms_platform.models import AuditEntry; "
+        f"print(sorted(AuditEntry.objects.filter(details__email={ghost!r}).values_list('client_address', flat=True)))"
+    )
+    listed = dev.exec("user-service", "python", "manage.py", "shell", "-c", query).stdout.strip().splitlines()[-1]
+    addresses = json.loads(listed.replace("'", '"'))
+    worker = next(iter(dev.inspect(dev.containers("file-worker")[0]["Name"])["NetworkSettings"]["Networks"].values()))
+    assert len(addresses) == 2 and worker["IPAddress"] in addresses, (addresses, worker["IPAddress"])
+    assert not any(address.startswith("198.51.100.") for address in addresses), addresses
 
 
 def test_probes_and_metrics_answer_whatever_the_host(dev):

@@ -19,6 +19,8 @@ from typing import Any
 from django.utils.safestring import SafeString, mark_safe
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
+from .proxies import DROPPED
+
 # scheme://user:password@host -> scheme://user:********@host (also scheme://:password@host)
 URL_CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
 QUERY_CREDENTIALS = re.compile(r"(?P<head>[?&](?:password|passwd|pwd|secret|token|key)=)[^&#\s]+", re.IGNORECASE)
@@ -41,7 +43,7 @@ def direct_local_caller(request: Any) -> bool:
     if request is None:
         return True  # a report with no request (logging) is written where only the operator reads it
     meta = getattr(request, "META", {})
-    if meta.get("HTTP_X_FORWARDED_FOR"):
+    if meta.get("HTTP_X_FORWARDED_FOR") or meta.get(DROPPED):  # forwarded, by a trusted proxy or not
         return False
     try:
         return ipaddress.ip_address(meta.get("REMOTE_ADDR", "")).is_loopback

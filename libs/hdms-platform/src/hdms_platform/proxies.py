@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 RESOLVE_SECONDS = 5.0
 FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT")
+DROPPED = "HDMS_FORWARDED_HEADERS_DROPPED"  # in META: which headers an untrusted peer sent
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -93,6 +94,7 @@ class ForwardedHeadersMiddleware:
     def __call__(self, request):  # type: ignore[no-untyped-def]
         proxies, _ = configured()
         if not proxies.trusts(request.META.get("REMOTE_ADDR", "")):
-            for header in FORWARDED_HEADERS:
-                request.META.pop(header, None)
+            dropped = [header for header in FORWARDED_HEADERS if request.META.pop(header, None) is not None]
+            if dropped:  # still a forwarded request, whoever forwarded it (debugpages shows it no technical page)
+                request.META[DROPPED] = ",".join(dropped)
         return self.get_response(request)
