@@ -63,7 +63,7 @@ class TrustedProxies:
                 found: set[str] = set()
                 for name in self.names:
                     try:
-                        found |= {info[4][0] for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
+                        found |= {str(info[4][0]) for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
                     except OSError:
                         continue  # not resolvable now (the gateway is not up yet): trusted once it is
                 self._resolved = found

@@ -26,7 +26,7 @@ class UserWriteThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
         user = getattr(request, "user", None)
-        if request.method in SAFE_METHODS or not getattr(user, "is_authenticated", False):
+        if user is None or request.method in SAFE_METHODS or not getattr(user, "is_authenticated", False):
             return True
         limit = Limit("writes", settings.WRITES_PER_USER_PER_MINUTE, 60)
         if over(limit, str(user.id)):
