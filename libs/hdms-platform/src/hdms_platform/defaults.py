@@ -108,10 +108,6 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# No remote control (`celery inspect/control`): its pidbox is a kombu fanout on an unprefixed
-# pub/sub channel, the one thing that kept the broker's Redis user from a channel ACL of its own
-# (config/redis/users.acl). Nothing in HDMS uses it; operators read /metrics and the logs.
-CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
