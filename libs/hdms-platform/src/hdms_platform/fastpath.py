@@ -65,7 +65,8 @@ class FromMemory(APIView):
             plain = (
                 self.authentication_classes == [AccessTokenAuthentication]
                 and self.permission_classes == [IsAuthenticated]
-                and not self.throttle_classes
+                # a throttle that limits GETs would be skipped here: only read-exempt ones allowed
+                and not any(getattr(throttle, "limits_reads", True) for throttle in self.throttle_classes)
             )
             _ALLOW_IF_PLAIN[view] = ", ".join(self.allowed_methods) if plain else None
         return _ALLOW_IF_PLAIN[view]

@@ -21,6 +21,8 @@ class UserWriteThrottle(BaseThrottle):
     WRITES_PER_USER_PER_MINUTE per minute; past it, 429 `rate_limited`, `Retry-After` the
     seconds until the minute's window ends."""
 
+    limits_reads = False  # so fastpath.FromMemory may answer GETs without running it
+
     def __init__(self) -> None:
         self.retry_after: int | None = None
 
