@@ -95,10 +95,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _media_dir(config: Config) -> Path:
-    return Path(config.get("FILE_STORAGE_DIR", "") or REPO / "media")
-
-
 def _broker(config: Config) -> redis.Redis:
     """The broker's server: its own URL when the role was moved (CELERY_BROKER_URL; its user needs
     DUMP and RESTORE), else the shared server's broker db as the admin user."""
@@ -171,7 +167,7 @@ def create(config: Config, target: Path) -> Path:
         databases[service] = {"file": f"{name}.dump", "migrations": dict(line.split("|", 1) for line in rows.splitlines())}
     say("backup", "databases", started, ", ".join(f"hdms_{s}" for s in SERVICES))
 
-    media = _media_dir(config)
+    media = config.media_dir
     with tarfile.open(out / "media.tar", "w") as tar:
         if media.exists():
             tar.add(media, arcname=".")
@@ -310,7 +306,7 @@ def restore(config: Config, backup: Path) -> None:
             pg.run("pg_restore", service, "--no-owner", f"--role={name}", "--exit-on-error", stdin=dump, stderr=subprocess.PIPE)
     say("restore", "databases", started, ", ".join(f"hdms_{s}" for s in manifest["databases"]))
 
-    media = _media_dir(config)
+    media = config.media_dir
     if media.exists():
         for child in media.iterdir():
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()

@@ -8,8 +8,6 @@ benchmarks. PIDs and logs live under HDMS_DATA_DIR.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ipaddress
 import os
 import pwd
 import shutil
@@ -18,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from hdms_platform.proxies import TrustedProxies
 from hdms_platform.settings import SECRET_VARIABLES, service_secrets
 
 from . import observe, supervise
@@ -134,8 +133,7 @@ def program_environment(config: Config, name: str, user: pwd.struct_passwd | Non
     metrics_dir = config.data_dir / "metrics" / name
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
-    if user:
-        give_to(user, config.data_dir / "metrics")
+    _own(metrics_dir, user)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     if name in METRICS_PORTS:
         env["HDMS_METRICS_PORT"] = str(metrics_port(config, name))
@@ -239,11 +237,7 @@ OBSERVABILITY = observe.PROGRAMS  # `make observe`, or with `make up` when HDMS_
 
 def _addresses(entries: str) -> list[str]:
     """The addresses and networks of a TRUSTED_PROXIES list (gunicorn takes no host names)."""
-    found = []
-    for entry in filter(None, (e.strip() for e in entries.split(","))):
-        with contextlib.suppress(ValueError):
-            found.append(str(ipaddress.ip_network(entry, strict=False)))
-    return found
+    return [str(network) for network in TrustedProxies(entries.split(",")).networks]
 
 
 def _celery_worker(service: str, concurrency: str, pool: str = "prefork") -> list[str]:
@@ -335,9 +329,8 @@ def start(config: Config, names: list[str]) -> None:
     user = program_user(config)
     if user:  # what the programs write: their data folder (a run as root may have left files) and the media
         give_to(user, data)
-        media = Path(config.get("FILE_STORAGE_DIR", "") or REPO / "media")
-        media.mkdir(mode=0o750, parents=True, exist_ok=True)
-        give_to(user, media)
+        config.media_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+        give_to(user, config.media_dir)
     extra_env = {name: env for name, (_, env) in observe.commands(config).items()}
     server = _supervisor(config, user)
     launched: list[tuple[str, int | None, float]] = []

@@ -92,3 +92,8 @@ class Config:
     def data_dir(self) -> Path:
         path = Path(self.get("HDMS_DATA_DIR", str(REPO / ".devstack")))
         return path if path.is_absolute() else REPO / path
+
+    @property
+    def media_dir(self) -> Path:
+        """Where file-service stores attachments (FILE_STORAGE_DIR; its settings' default)."""
+        return Path(self.get("FILE_STORAGE_DIR", "") or REPO / "media")
