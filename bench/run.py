@@ -215,7 +215,6 @@ class Bench:
                 "WEBSOCKET_MAX_PER_USER": "10000",
                 "WRITES_PER_USER_PER_MINUTE": "100000000",
             },
-            ports=tuple(f"{s.upper()}_SERVICE_PORT" for s in services),
         )
         self.stack.activate()
         self.state, self.env_file, self.values = self.stack.root, self.stack.env_file, self.stack.values

@@ -22,7 +22,7 @@ def test_quickstart_runs_as_written():
     commands = quickstart_commands()
     assert commands == ["make env", "make up", "make verify", "make down"]
     # A private stack's folder, ports and keys; the README's own commands start and stop it.
-    readme = PrivateStack("hdms-readme-", ports=tuple(f"{s}_SERVICE_PORT" for s in ("USER", "TICKET", "COMMUNICATION", "FILE")))
+    readme = PrivateStack("hdms-readme-")
     env = readme.environ(HDMS_SETTINGS="dev")
     try:
         for command in commands:

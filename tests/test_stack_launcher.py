@@ -133,3 +133,14 @@ def test_foreign_data_directory_is_refused_and_left_alone(unstarted):
     assert (data / "precious.txt").read_text() == "keep me"
     purge = stack("stop", "--purge", env_file=env_file)
     assert (data / "precious.txt").exists(), purge.stdout
+
+
+def test_a_private_stack_takes_no_default_port(unstarted):
+    """The bench's stack once failed with "port 9101 is already in use": it took free ports for the
+    services only, so anything holding a default metrics port broke it. Every port variable is free."""
+    example = values(Path(__file__).resolve().parents[1] / ".env.example")
+    mine = values(unstarted.env_file)
+    ports = [name for name in example if name.endswith("_PORT") and name != "POSTGRES_PORT"]
+    assert len(ports) > 10, ports
+    taken = [name for name in ports if mine[name] == example[name]]
+    assert taken == [], taken

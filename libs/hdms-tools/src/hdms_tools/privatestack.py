@@ -44,6 +44,12 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def listening_ports() -> tuple[str, ...]:
+    """Every TCP port a stack's servers and programs listen on, as `.env.example` names them
+    (PostgreSQL listens on a socket in the data folder only, so POSTGRES_PORT is not one)."""
+    return tuple(name for name in read_env_file(EXAMPLE) if name.endswith("_PORT") and name != "POSTGRES_PORT")
+
+
 def stack_variables() -> set[str]:
     """What could point a program at some stack: every variable `.env.example` names, and a Django
     settings module."""
@@ -58,11 +64,12 @@ def scrub_environment() -> None:
 
 
 class PrivateStack:
-    def __init__(self, prefix: str, overrides: dict[str, str] | None = None, *, ports: tuple[str, ...] = ()):
-        """`ports`: further variables (beyond PgBouncer's, Redis' and the gateway's) to give a free port."""
+    def __init__(self, prefix: str, overrides: dict[str, str] | None = None):
+        """Every port it listens on is a free one: a developer's stack, another private stack or
+        anything else on the machine holding a default port (9101, ...) cannot collide with it."""
         self.root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
         self.root.chmod(0o755)  # the servers' unprivileged user must reach the data folder below
-        names = ("PGBOUNCER_PORT", "REDIS_PORT", "GATEWAY_PORT", *ports)
+        names = listening_ports()
         keys = self.root / "keys"
         envfile.ensure_keys(keys / "jwt-private.pem", keys / "jwt-public.pem")
         base = {

@@ -33,13 +33,6 @@ class Suite:
     skipped: int = 0
 
 
-TEST_PORTS = (
-    *(f"{s.upper()}_SERVICE_PORT" for s in SERVICES),
-    "PROMETHEUS_PORT",
-    "PGBOUNCER_EXPORTER_PORT",
-    "REDIS_EXPORTER_PORT",
-    *(f"{n}_METRICS_PORT" for n in ("WORKER", "EVENTS", "TICKET_RELAY", "FILE_RELAY", "USER_WORKER", "TICKET_WORKER")),
-)
 TEST_SETTINGS = {
     "HDMS_SETTINGS": "test",
     "PGBOUNCER_POOL_SIZE": "2",
@@ -98,7 +91,7 @@ def mypy_all(suites: list[Suite]) -> None:
 
 def test_stack() -> PrivateStack:
     """The stack `make test` runs every suite on."""
-    return PrivateStack("hdms-test-", TEST_SETTINGS, ports=TEST_PORTS)
+    return PrivateStack("hdms-test-", TEST_SETTINGS)
 
 
 def run(
