@@ -31,7 +31,7 @@ WORKDIR /app
 COPY . .
 # Static files (the API docs' CSS and JS) collected into each service's STATIC_ROOT; whitenoise serves them.
 # The four sets are the same files: collected once, hard-linked into the other three.
-RUN STATIC_ROOT=services/user-service/staticfiles DJANGO_SETTINGS_MODULE=hdms_platform.static_build \
+RUN STATIC_ROOT=services/user-service/staticfiles DJANGO_SETTINGS_MODULE=hdms_platform.conf.static_build \
       django-admin collectstatic --noinput -v 0 \
     && for s in ticket communication file; do cp -al services/user-service/staticfiles services/$s-service/staticfiles; done \
     && python -m compileall -q -j 0 libs services

@@ -494,7 +494,7 @@ class Bench:
     def fanout(self) -> dict:
         """The production layer (pub/sub, on the stack's communication-service) and the list layer
         it replaced (channels_redis.core, on the bench's second instance), one after the other."""
-        from hdms_platform.settings import channel_layers
+        from hdms_platform.conf.builders import channel_layers
 
         lists = {
             "BACKEND": "channels_redis.core.RedisChannelLayer",  # as core/settings/bench.py builds it
@@ -514,7 +514,7 @@ class Bench:
         """One event published to a ticket's group, delivered to every subscriber's socket. The
         subscribers are held by FANOUT_CLIENTS separate processes (bench/fanout_client.py), whose
         CPU use is reported: on 2 cores they compete with the server they measure."""
-        from hdms_platform.events import group_message, ticket_group
+        from hdms_platform.events.contracts import group_message, ticket_group
 
         subscribers = 50 if self.args.smoke else 1000
         rate, seconds = (10, self.args.seconds) if self.args.smoke else (2, FANOUT_SECONDS)
@@ -680,7 +680,7 @@ class Bench:
         """A plain Celery client on the bench stack's broker role (JSON, the role's key prefix)."""
         from celery import Celery
 
-        from hdms_platform.settings import REDIS_KEY_PREFIX  # after HDMS_ENV_FILE names the bench stack
+        from hdms_platform.conf.builders import REDIS_KEY_PREFIX  # after HDMS_ENV_FILE names the bench stack
 
         broker = f"redis://hdms-broker:{self.values['REDIS_BROKER_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"
         app = Celery("bench", broker=broker, backend=broker)
@@ -720,7 +720,7 @@ class Bench:
         broker's unacknowledged set are both empty (polled every 5 ms)."""
         import redis
 
-        from hdms_platform.settings import REDIS_KEY_PREFIX
+        from hdms_platform.conf.builders import REDIS_KEY_PREFIX
 
         tasks = 200 if self.args.smoke else 3000
         variants = [
@@ -955,7 +955,7 @@ def report(results: dict, args, output: Path) -> None:
         f"| Django read through PgBouncer >= 0.95x direct at 32 clients | {read_ratio_32:.3f}x | {verdict(read_ratio_32 >= 0.95)} | {WEB_WORKERS} gunicorn workers per service (2 x cores) fill the hop's wait; a health check that asks the socket, not `SELECT 1` |",
         f"| 512 clients: 0 errors, PostgreSQL backends <= pool size (20) | {r512['pooled']['errors']} errors, "
         f"{r512['pooled']['backends']} backends | {verdict(r512['pooled']['errors'] == 0 and r512['pooled']['backends'] <= 20)} | transaction pooling; a service holds one connection per thread at most |",
-        f"| cached ticket detail >= 0.85x the bare Django view | {hit_ratio:.3f}x | {verdict(hit_ratio >= 0.85)} | answered from memory without DRF's dispatch (`hdms_platform.fastpath`); per-process copies kept coherent by Redis tracking; verified tokens kept per process; the access log off the request thread; balanced workers (`--reuse-port`) |",
+        f"| cached ticket detail >= 0.85x the bare Django view | {hit_ratio:.3f}x | {verdict(hit_ratio >= 0.85)} | answered from memory without DRF's dispatch (`hdms_platform.web.fastpath`); per-process copies kept coherent by Redis tracking; verified tokens kept per process; the access log off the request thread; balanced workers (`--reuse-port`) |",
         f"| cached list >= 3x uncached | {list_ratio:.3f}x | {verdict(list_ratio >= 3)} | the page and its list generation token copied per process (no Redis round trip) |",
         f"| fan-out p99 < 100 ms with 0 lost | p99 {f['p99']:.1f} ms, {f['lost']} lost | {verdict(f['p99'] < 100 and f['lost'] == 0)} | one PUBLISH per group, fanned out per process (pub/sub layer); events handed to idle sockets without a dispatch; no per-message deflate |",
         f"| upload -> ready p95 < 500 ms | {u['p95']:.0f} ms | {verdict(u['p95'] < 500)} | the task sent at commit (the outbox relay as safety net); timed by one observer, not 20 polling clients |",
@@ -1045,10 +1045,10 @@ def report(results: dict, args, output: Path) -> None:
         "Python loop: 1.7x between half-seconds), which is what single pairs show, not the code.",
         "Levers behind the hit (docs/performance-profiles.md): verified tokens kept per process until they",
         "expire; the ticket's cached entry copied in each process and dropped the moment Redis' key-space",
-        "tracking says its key changed (`hdms_platform.localcache`), so a hit makes no Redis round trip; the",
+        "tracking says its key changed (`hdms_platform.cache.copies`), so a hit makes no Redis round trip; the",
         "access log written by one thread per process from a queue, so request threads no longer wait on",
         "each other's log line; a plain JSON GET by a token this process has verified, for a ticket it holds",
-        "a copy of, answered without DRF's dispatch (`hdms_platform.fastpath`: DRF's own bytes and headers;",
+        "a copy of, answered without DRF's dispatch (`hdms_platform.web.fastpath`: DRF's own bytes and headers;",
         "every other request, refusals included, goes through DRF); the services' own URLs listed before the",
         "platform's. What is left between the two: docs/performance-profiles.md.",
         "A cached list page is copied per process the same way, and so is the list generation token its key",
@@ -1083,7 +1083,7 @@ def report(results: dict, args, output: Path) -> None:
             f"| {name} | {r['events']} | {r['deliveries']:,} | {r['lost']} | {r['p50']:.1f} | {r['p99']:.1f} | "
             f"{max(r['last_delivery'], default=0):.0f} ms | {r['client_cpu']:.2f} | {r['server_cpu']:.2f} | {r['rss']:.0f} MiB |"
             for name, r in (
-                ("pub/sub (production: hdms_platform.channel_layer)", f),
+                ("pub/sub (production: hdms_platform.events.channel_layer)", f),
                 ("lists (channels_redis.core, rejected)", fl),
             )
         ),

@@ -14,7 +14,7 @@ from PIL import Image
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from hdms_platform.seed import DEV_PASSWORD, USERS
+from hdms_platform.testing.seed import DEV_PASSWORD, USERS
 
 PASSWORD = "e2e-correct-horse-42"
 

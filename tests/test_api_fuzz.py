@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hdms_platform.seed import DEV_PASSWORD, USERS
+from hdms_platform.testing.seed import DEV_PASSWORD, USERS
 
 from .conftest import manage, service_url
 from .helpdesk import PASSWORD, Helpdesk, Person

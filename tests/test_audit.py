@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from websockets.asyncio.client import connect
 
-from hdms_platform.seed import DEV_PASSWORD, USERS
+from hdms_platform.testing.seed import DEV_PASSWORD, USERS
 
 from .conftest import db_connect, manage
 from .helpdesk import PASSWORD, Helpdesk, close_code, png, upload, wait_status

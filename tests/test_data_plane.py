@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import redis
 
-from hdms_platform.settings import REDIS_DB
+from hdms_platform.conf.builders import REDIS_DB
 from hdms_tools.stack import RUN_AS_DEFAULT
 
 from .conftest import db_connect
@@ -183,7 +183,7 @@ def test_three_roles_land_in_db_0_1_2(stack_env):
 
     import asyncio
 
-    from hdms_platform.channel_layer import standalone
+    from hdms_platform.events.channel_layer import standalone
 
     async def join() -> list[bytes]:  # pub/sub: the group is a subscription while a channel is in it
         layer = standalone("communication")

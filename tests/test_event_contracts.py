@@ -1,10 +1,10 @@
 """Every event the helpdesk really produces, as the events worker stored it, matches its type's
-contract (hdms_platform.events): a ticket created and updated, a public and an internal comment,
+contract (hdms_platform.events.contracts): a ticket created and updated, a public and an internal comment,
 an upload checked and ready. The producers check on write; this checks what arrived."""
 
 import time
 
-from hdms_platform.events import EVENT_DATA, check_event
+from hdms_platform.events.contracts import EVENT_DATA, check_event
 from tests.conftest import db_connect
 from tests.helpdesk import Helpdesk, png, upload, wait_status
 

@@ -15,8 +15,8 @@ import time
 
 import redis
 
-from hdms_platform.celery import INGEST_EVENT_TASK, queue
-from hdms_platform.settings import REDIS_KEY_PREFIX
+from hdms_platform.celery.app import INGEST_EVENT_TASK, queue
+from hdms_platform.conf.builders import REDIS_KEY_PREFIX
 from hdms_tools.stack import REPO
 
 from .conftest import PY, db_connect

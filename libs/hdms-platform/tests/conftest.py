@@ -1,7 +1,7 @@
 import pytest
 from decouple import Config
 
-from hdms_platform.env import Env
+from hdms_platform.conf.env import Env
 
 
 class DictRepository:

@@ -1,4 +1,4 @@
-"""Verified access tokens are remembered per process until they expire (hdms_platform.auth), and
+"""Verified access tokens are remembered per process until they expire (hdms_platform.auth.tokens), and
 the answer is always the one a fresh verification would give."""
 
 import tempfile
@@ -9,8 +9,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from hdms_platform import auth
-from hdms_platform.auth import TokenUser, _VerifiedTokens, user_from_token
+from hdms_platform.auth import tokens as auth
+from hdms_platform.auth.tokens import TokenUser, _VerifiedTokens, user_from_token
 from hdms_platform.errors import NotAuthenticated
 from hdms_platform.testing.tokens import make_access_token
 from hdms_tools.envfile import ensure_keys

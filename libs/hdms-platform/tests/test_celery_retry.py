@@ -6,7 +6,7 @@ import pytest
 from celery import Task
 from celery.exceptions import Reject
 
-from hdms_platform.celery import make_app
+from hdms_platform.celery.app import make_app
 
 
 def _retry_with_the_broker_down(app) -> Reject:

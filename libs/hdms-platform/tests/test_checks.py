@@ -1,6 +1,6 @@
 import copy
 
-from hdms_platform.checks import check_databases, check_redis_roles
+from hdms_platform.conf.checks import check_databases, check_redis_roles
 
 
 def ids(messages):
@@ -54,7 +54,7 @@ def test_wsgi_entry_point_refuses_to_start_on_a_check_error(settings):
     import pytest
     from django.core.exceptions import ImproperlyConfigured
 
-    from hdms_platform import startup
+    from hdms_platform.web import startup
 
     dbs = copy.deepcopy(settings.DATABASES)
     dbs["default"]["PORT"] = "5432"

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.views.debug import SafeExceptionReporterFilter
 
-from hdms_platform.debugpages import SecretFilter, mask
+from hdms_platform.web.debugpages import SecretFilter, mask
 
 
 def secret_values() -> list[str]:
@@ -72,4 +72,4 @@ def test_a_direct_local_caller_gets_the_page_with_secrets_masked():
     body = Client(REMOTE_ADDR="127.0.0.1").get("/health/live", HTTP_HOST="evil.example", HTTP_ACCEPT="text/html").content.decode()
     assert "DisallowedHost" in body and "CELERY_BROKER_URL" in body
     assert [v for v in secret_values() if v in body] == []
-    assert settings.DEFAULT_EXCEPTION_REPORTER == "hdms_platform.debugpages.LoopbackReporter"
+    assert settings.DEFAULT_EXCEPTION_REPORTER == "hdms_platform.web.debugpages.LoopbackReporter"

@@ -55,7 +55,7 @@ def test_a_number_out_of_its_range_stops_start_up_naming_the_variable(make_env):
 def test_settings_read_the_nearest_env_file_and_resolve_its_relative_paths_from_it(tmp_path, monkeypatch):
     """No HDMS_ENV_FILE: the nearest .env from the working directory up, as `manage.py` run in a
     service folder finds the repository's; a relative *_FILE path starts from that file's folder."""
-    from hdms_platform.env import Env
+    from hdms_platform.conf.env import Env
 
     (tmp_path / ".env").write_text("JWT_PUBLIC_KEY_FILE=.keys/public.pem\nSOME_NAME=from-the-file\n")
     (tmp_path / ".keys").mkdir()
@@ -70,13 +70,13 @@ def test_settings_read_the_nearest_env_file_and_resolve_its_relative_paths_from_
     assert env.str("SOME_NAME") == "from-the-file"
     assert env.path("JWT_PUBLIC_KEY_FILE") == tmp_path / ".keys" / "public.pem"
 
-    from hdms_platform.auth import public_key
+    from hdms_platform.auth.tokens import public_key
 
     assert public_key(env) == "PEM"
 
 
 def test_a_named_env_file_that_does_not_exist_stops_start_up(tmp_path, monkeypatch):
-    from hdms_platform.env import Env
+    from hdms_platform.conf.env import Env
 
     monkeypatch.setenv("HDMS_ENV_FILE", str(tmp_path / "missing.env"))
     with pytest.raises(ImproperlyConfigured, match=r"HDMS_ENV_FILE points at .*missing\.env"):

@@ -3,7 +3,7 @@ import uuid
 import pytest
 from django.db import transaction
 
-from hdms_platform.events import ContractError, TicketCreatedData, check_event, visible_audiences
+from hdms_platform.events.contracts import ContractError, TicketCreatedData, check_event, visible_audiences
 from hdms_platform.outbox.models import OutboxEvent
 from hdms_platform.outbox.services import outbox_write
 

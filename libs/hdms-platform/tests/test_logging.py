@@ -1,7 +1,7 @@
 import json
 import logging
 
-from hdms_platform.logging import JsonFormatter, RequestIdFilter, request_id_var
+from hdms_platform.observability.logging import JsonFormatter, RequestIdFilter, request_id_var
 
 
 def test_request_id_is_echoed_or_generated(client):
@@ -31,7 +31,7 @@ def test_access_lines_from_many_threads_are_written_whole_with_their_own_request
     import sys
     import threading
 
-    from hdms_platform.logging import AccessLogHandler
+    from hdms_platform.observability.logging import AccessLogHandler
 
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     handler = AccessLogHandler()

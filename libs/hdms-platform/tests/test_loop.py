@@ -1,11 +1,11 @@
-"""hdms_platform.loop: one long-lived loop per process for sync code that awaits."""
+"""hdms_platform.events.loop: one long-lived loop per process for sync code that awaits."""
 
 import asyncio
 import os
 
 import pytest
 
-from hdms_platform import loop
+from hdms_platform.events import loop
 
 
 async def _which_loop():

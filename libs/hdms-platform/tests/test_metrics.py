@@ -1,4 +1,4 @@
-"""hdms_platform.metrics: totals over several real processes (prometheus-client's multiprocess
+"""hdms_platform.observability.metrics: totals over several real processes (prometheus-client's multiprocess
 files), a dead process' live gauge dropped and its counts kept, bounded route labels, socket counts."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import textwrap
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from hdms_platform import metrics
+from hdms_platform.observability import metrics
 
 
 def _child(directory, code: str) -> subprocess.Popen:
@@ -19,7 +19,7 @@ def _child(directory, code: str) -> subprocess.Popen:
         f"""
         import os, sys, time
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(directory)!r}
-        from hdms_platform import metrics
+        from hdms_platform.observability import metrics
         {code}
         """
     )
@@ -31,7 +31,7 @@ def _samples(directory) -> dict:
 import os
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(directory)!r}
 from prometheus_client import generate_latest
-from hdms_platform import metrics
+from hdms_platform.observability import metrics
 print(generate_latest(metrics.registry()).decode())
 """
     text = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout

@@ -1,10 +1,10 @@
-"""Whose X-Forwarded-For counts (hdms_platform.proxies): by the peer's address, network or name."""
+"""Whose X-Forwarded-For counts (hdms_platform.web.proxies): by the peer's address, network or name."""
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from hdms_platform import proxies
-from hdms_platform import settings as platform
+from hdms_platform.conf import builders as platform
+from hdms_platform.web import proxies
 
 
 def test_a_peer_outside_the_list_is_its_own_client_whatever_it_forwards(make_env):

@@ -1,5 +1,5 @@
-from hdms_platform import settings as platform
-from hdms_platform.cache import TTL
+from hdms_platform.cache.aside import TTL
+from hdms_platform.conf import builders as platform
 
 
 def test_database_points_at_pgbouncer_and_is_pooling_safe(make_env):
@@ -43,7 +43,7 @@ def test_caches_prefix_version_ttl_and_bounded_sockets(make_env):
 
 def test_channel_layer_is_pubsub_on_the_channels_role_with_namespace_prefix(make_env):
     layer = platform.channel_layers("communication", env=make_env())["default"]
-    assert layer["BACKEND"] == "hdms_platform.channel_layer.PubSubChannelLayer"
+    assert layer["BACKEND"] == "hdms_platform.events.channel_layer.PubSubChannelLayer"
     assert layer["CONFIG"]["hosts"][0]["address"].endswith("/1")
     assert layer["CONFIG"]["prefix"] == "channels:communication"
 
@@ -51,7 +51,7 @@ def test_channel_layer_is_pubsub_on_the_channels_role_with_namespace_prefix(make
 def test_celery_on_db2_per_service_queue_json_acks_late(monkeypatch):
     import importlib
 
-    from hdms_platform import defaults
+    from hdms_platform.conf import defaults
 
     def reloaded(**variables) -> dict:
         for name, value in variables.items():

@@ -1,4 +1,4 @@
-"""hdms_platform.channel_layer on the real Redis: one publish reaches every local member of a group,
+"""hdms_platform.events.channel_layer on the real Redis: one publish reaches every local member of a group,
 and a dropped connection is told to every waiting channel (not silently re-subscribed)."""
 
 import asyncio
@@ -7,9 +7,9 @@ import uuid
 import pytest
 import redis
 
-from hdms_platform.channel_layer import ChannelLayerLost, PubSubChannelLayer
-from hdms_platform.env import env
-from hdms_platform.settings import channel_layers
+from hdms_platform.conf.builders import channel_layers
+from hdms_platform.conf.env import env
+from hdms_platform.events.channel_layer import ChannelLayerLost, PubSubChannelLayer
 
 pytestmark = pytest.mark.asyncio
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from apps.conversations.models import TicketEvent
-from hdms_platform import retention
+from hdms_platform.db import retention
 
 from .factories import StoredEventFactory
 

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from apps.conversations import services
 from apps.conversations.models import TicketEvent
 from core.asgi import application
-from hdms_platform.events import group_message, ticket_group
+from hdms_platform.events.contracts import group_message, ticket_group
 from hdms_platform.testing.tokens import make_access_token
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -84,7 +84,7 @@ async def test_agent_receives_events_including_staff_only_once_each():
 
 async def test_customer_never_receives_staff_only_events():
     ticket_id, customer = uuid.uuid4(), uuid.uuid4()
-    await cache.aset(f"access:ticket:{customer}:{ticket_id}", True, 60)  # ticket-service said yes (see hdms_platform.access)
+    await cache.aset(f"access:ticket:{customer}:{ticket_id}", True, 60)  # ticket-service said yes (see hdms_platform.auth.access)
     ws = communicator(ticket_id, make_access_token(user_id=customer, roles=("customer",)))
     assert (await ws.connect())[0]
     await ingest(event(ticket_id, audience="staff"))

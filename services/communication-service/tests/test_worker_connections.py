@@ -1,5 +1,5 @@
 """The events worker keeps its database connection between tasks, like a request does, and drops a
-broken one (hdms_platform.celery): a new connection through PgBouncer costs more than a task."""
+broken one (hdms_platform.celery.app): a new connection through PgBouncer costs more than a task."""
 
 import os
 import socket
@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from core.celery import app
-from hdms_platform.celery import close_old_connections, keep_connection_for_max_age
+from hdms_platform.celery.app import close_old_connections, keep_connection_for_max_age
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from apps.attachments.models import Attachment
-from hdms_platform import retention
+from hdms_platform.db import retention
 from hdms_platform.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""A request's total database time is bounded (hdms_platform.dbbudget), against the real database
+"""A request's total database time is bounded (hdms_platform.db.budget), against the real database
 through PgBouncer: a query still running when the budget ends is interrupted, a query after it is
 refused, the request answers the JSON 503, and a write it began is rolled back whole.
 
@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from apps.tickets import selectors
 from apps.tickets.models import Ticket
-from hdms_platform import dbbudget
+from hdms_platform.db import budget as dbbudget
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BUDGET = 0.4
@@ -103,7 +103,7 @@ def test_the_budget_reaches_sync_code_under_the_async_middleware(budget):
 
 
 def test_the_health_check_asks_the_socket_not_the_server():
-    """hdms_platform.postgresql: no `SELECT 1` queued at PgBouncer before each request's first query,
+    """hdms_platform.db.postgresql: no `SELECT 1` queued at PgBouncer before each request's first query,
     yet a connection PgBouncer closed is seen as unusable."""
     connection.ensure_connection()
     raw = connection.connection

@@ -1,5 +1,5 @@
 """A ticket detail this process already holds (its copy of the cached entry, the caller's verified
-token) is answered without DRF's per-request machinery (hdms_platform.fastpath): the same bytes and
+token) is answered without DRF's per-request machinery (hdms_platform.web.fastpath): the same bytes and
 headers as the full path, the same token check and access rule. Anything else takes the full path.
 
 On the real Redis, committing for real, as production reads and invalidates.
@@ -11,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from hdms_platform import logging as hdms_logging
+from hdms_platform.observability import logging as hdms_logging
 
 from .test_ticket_cache import _delta, snapshot
 
@@ -127,7 +127,7 @@ def test_a_view_with_other_permissions_never_takes_the_shortcut(actors, ticket, 
     from rest_framework.test import APIRequestFactory
 
     from apps.tickets.apis import TicketDetailApi
-    from hdms_platform.auth import IsStaffMember
+    from hdms_platform.auth.tokens import IsStaffMember
 
     class StaffOnlyDetail(TicketDetailApi):
         permission_classes = [IsStaffMember]

@@ -1,4 +1,4 @@
-"""hdms_platform.localcache on the real Redis: a process's copy of a cache entry goes the moment any
+"""hdms_platform.cache.copies on the real Redis: a process's copy of a cache entry goes the moment any
 client changes the key, a write racing a read leaves no copy, and no copy is used without tracking."""
 
 import time
@@ -7,9 +7,9 @@ import uuid
 import pytest
 import redis
 
-from hdms_platform.env import env
-from hdms_platform.localcache import TrackedCopies
-from hdms_platform.settings import redis_url
+from hdms_platform.cache.copies import TrackedCopies
+from hdms_platform.conf.builders import redis_url
+from hdms_platform.conf.env import env
 
 
 def admin() -> redis.Redis:

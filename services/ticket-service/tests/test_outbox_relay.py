@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from apps.tickets import events, services
-from hdms_platform.celery import queue
+from hdms_platform.celery.app import queue
 from hdms_platform.outbox.models import OutboxEvent
 from hdms_platform.outbox.relay import relay_batch, resend
 
@@ -44,7 +44,7 @@ def test_a_failed_publish_keeps_the_event_and_everything_after_it(actors, ticket
 def test_the_publisher_puts_a_real_task_on_communication_services_queue(actors, ticket):
     import redis
 
-    from hdms_platform.settings import REDIS_KEY_PREFIX
+    from hdms_platform.conf.builders import REDIS_KEY_PREFIX
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)  # the broker role's own ACL user, db 2
     name = REDIS_KEY_PREFIX["broker"] + queue("communication")  # kombu's global_keyprefix
@@ -59,7 +59,7 @@ def test_the_publisher_puts_a_real_task_on_communication_services_queue(actors, 
         assert {m["headers"]["task"] for m in messages} == {"hdms.communication.ingest_event"}
         assert bodies[1]["type"] == "comment.added" and bodies[1]["audience"] == "everyone"
         # Sent without asking for a result: Celery's Redis result backend never started its result
-        # subscriber, which after a Redis outage over 20 s gives up for good (hdms_platform.celery.send).
+        # subscriber, which after a Redis outage over 20 s gives up for good (hdms_platform.celery.app.send).
         # (Its private _pubsub is the only sign: the SUBSCRIBE itself is deferred, PUBSUB CHANNELS shows none.)
         from core.celery import app
 

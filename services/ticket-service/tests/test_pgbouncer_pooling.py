@@ -46,7 +46,7 @@ def tickets():
 
 def test_pool_is_the_smallest():
     """PgBouncer itself reports pool size 2 for this database: the size that shows the bugs."""
-    from hdms_platform.env import env
+    from hdms_platform.conf.env import env
 
     db = settings.DATABASES["default"]
     with (

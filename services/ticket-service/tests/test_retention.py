@@ -8,7 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from hdms_platform import audit, retention
+from hdms_platform import audit
+from hdms_platform.db import retention
 from hdms_platform.models import AuditEntry, IdempotencyRecord
 from hdms_platform.outbox.models import OutboxEvent, OutboxSequence
 from hdms_platform.outbox.services import outbox_events_purge

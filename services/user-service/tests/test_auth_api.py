@@ -5,7 +5,7 @@ from django.test import override_settings
 
 from apps.accounts.models import Session, User
 from apps.accounts.tokens import refresh_token_hash
-from hdms_platform.auth import decode_access_token
+from hdms_platform.auth.tokens import decode_access_token
 
 from .conftest import PASSWORD
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Session
 from apps.accounts.services import sessions_purge
-from hdms_platform import retention
+from hdms_platform.db import retention
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.accounts.models import User
-from hdms_platform.auth import decode_access_token
+from hdms_platform.auth.tokens import decode_access_token
 
 pytestmark = pytest.mark.django_db
 

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .api import client_address
-from .logging import request_id_var
-from .models import AuditEntry
+from hdms_platform.models import AuditEntry
+from hdms_platform.observability.logging import request_id_var
+from hdms_platform.web.api import client_address
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import retention
+from hdms_platform.db import retention
 
 
 @shared_task(name=retention.TASK, acks_late=True, time_limit=900, soft_time_limit=840)

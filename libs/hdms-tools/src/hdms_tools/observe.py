@@ -1,5 +1,5 @@
 """`make observe`: Prometheus (Debian's package), Redis' exporter (Debian's) and PgBouncer's
-(hdms_platform.pgbouncer_exporter: Debian's does not work with its PgBouncer) natively, scraping the
+(hdms_platform.observability.pgbouncer_exporter: Debian's does not work with its PgBouncer) natively, scraping the
 stack `make up` runs; hdms_tools.processes starts and stops them like the services.
 
 The configuration is the repository's (config/prometheus/prometheus.yml, alerts.yml); this module
@@ -76,7 +76,7 @@ def commands(config: Config) -> dict[str, tuple[list[str], dict[str, str]]]:
     directory = config.data_dir / "prometheus"
     return {
         "pgbouncer-exporter": (
-            [str(REPO / ".venv" / "bin" / "python"), "-m", "hdms_platform.pgbouncer_exporter"],
+            [str(REPO / ".venv" / "bin" / "python"), "-m", "hdms_platform.observability.pgbouncer_exporter"],
             {"PGBOUNCER_STATS_PASSWORD": config.get("PGBOUNCER_STATS_PASSWORD")},
         ),
         "redis-exporter": (

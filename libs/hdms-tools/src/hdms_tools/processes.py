@@ -16,8 +16,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from hdms_platform.proxies import TrustedProxies
-from hdms_platform.settings import SECRET_VARIABLES, service_secrets
+from hdms_platform.conf.builders import SECRET_VARIABLES, service_secrets
+from hdms_platform.web.proxies import TrustedProxies
 
 from . import observe, supervise
 from .stack import (
@@ -67,7 +67,7 @@ def metrics_port(config: Config, name: str) -> int:
 
 def _absolute_paths(line: str, base: Path) -> str:
     """A relative `*_FILE` path made absolute from the launcher's env file folder: the program reads
-    the copy in run/, and hdms_platform.env resolves a relative path from the file that names it."""
+    the copy in run/, and hdms_platform.conf.env resolves a relative path from the file that names it."""
     key, sep, value = line.partition("=")
     if sep and key.strip().endswith("_FILE") and value.strip() and not Path(value.strip()).is_absolute():
         return f"{key}={base.resolve() / value.strip()}"
@@ -170,7 +170,7 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
                 "--no-access-log",
                 "--lifespan",
                 "off",
-                "--no-proxy-headers",  # X-Forwarded-For is hdms_platform.proxies' to judge, by the peer's address
+                "--no-proxy-headers",  # X-Forwarded-For is hdms_platform.web.proxies' to judge, by the peer's address
                 "--timeout-graceful-shutdown",
                 "5",
                 "--ws-max-size",  # a bigger client message closes the socket with 1009
@@ -216,7 +216,7 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
         )
     schedule = config.data_dir / "run" / "celerybeat-schedule"
     out["beat"] = (
-        [venv_bin("celery"), "-A", "hdms_platform.beat", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
+        [venv_bin("celery"), "-A", "hdms_platform.celery.beat", "beat", "--loglevel", "INFO", "--schedule", str(schedule)],
         REPO,
         None,
     )

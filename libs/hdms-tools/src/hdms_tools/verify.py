@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
-from hdms_platform.env import env
-from hdms_platform.settings import REDIS_KEY_PREFIX, SERVICES, pgbouncer_address, redis_urls
+from hdms_platform.conf.builders import REDIS_KEY_PREFIX, SERVICES, pgbouncer_address, redis_urls
+from hdms_platform.conf.env import env
 
 EXIT = {"config": 2, "db": 10, "cache": 11, "broker": 12, "channels": 13, "health": 14}
 ATTEMPTS = 3
@@ -206,7 +206,7 @@ def mint_verify_token() -> str:
     """A 60-second access token for a synthetic agent, signed with the private key."""
     import jwt
 
-    from hdms_platform.auth import ALGORITHM, AUDIENCE, ISSUER, private_key
+    from hdms_platform.auth.tokens import ALGORITHM, AUDIENCE, ISSUER, private_key
 
     now = int(time.time())
     claims = {
@@ -226,8 +226,8 @@ def mint_verify_token() -> str:
 def channels_checks() -> list[Result]:
     import websockets
 
-    from hdms_platform.channel_layer import standalone
-    from hdms_platform.events import group_message, ticket_group
+    from hdms_platform.events.channel_layer import standalone
+    from hdms_platform.events.contracts import group_message, ticket_group
 
     port = env.port("COMMUNICATION_SERVICE_PORT", 8003)
 

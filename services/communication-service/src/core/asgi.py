@@ -2,11 +2,11 @@
 
 import os
 
-from hdms_platform.startup import settings_module
+from hdms_platform.web.startup import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 
-from hdms_platform.startup import asgi_http_application
+from hdms_platform.web.startup import asgi_http_application
 
 http_application = asgi_http_application()
 
@@ -14,8 +14,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from apps.conversations.routing import BrowserOriginValidator, websocket_urlpatterns  # noqa: E402
-from hdms_platform.logging import WebSocketRequestId  # noqa: E402
-from hdms_platform.metrics import WebSocketMetrics  # noqa: E402
+from hdms_platform.observability.logging import WebSocketRequestId  # noqa: E402
+from hdms_platform.observability.metrics import WebSocketMetrics  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -1,3 +1,3 @@
-from hdms_platform.startup import wsgi_application
+from hdms_platform.web.startup import wsgi_application
 
 application = wsgi_application()

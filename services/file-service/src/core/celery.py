@@ -1,5 +1,5 @@
 """The file-service's Celery app: broker on Redis db 2, queue `hdms.file`."""
 
-from hdms_platform.celery import make_app
+from hdms_platform.celery.app import make_app
 
 app = make_app("file")

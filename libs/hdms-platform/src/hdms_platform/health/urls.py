@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from hdms_platform.health import views
 
 urlpatterns = [
     path("health/live", views.live, name="health-live"),

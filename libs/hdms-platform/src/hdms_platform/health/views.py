@@ -6,7 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .checks import run_readiness
+from hdms_platform.health.checks import run_readiness
 
 logger = logging.getLogger("hdms.health")
 

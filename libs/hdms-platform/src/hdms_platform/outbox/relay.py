@@ -22,10 +22,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from ..events import TicketEvent
-from ..logging import request_id_var
-from ..metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, OUTBOX_RESENT
-from .models import OutboxEvent, OutboxSequence
+from hdms_platform.events.contracts import TicketEvent
+from hdms_platform.observability.logging import request_id_var
+from hdms_platform.observability.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, OUTBOX_RESENT
+from hdms_platform.outbox.models import OutboxEvent, OutboxSequence
 
 logger = logging.getLogger("hdms.outbox")
 Publisher = Callable[[TicketEvent], None]

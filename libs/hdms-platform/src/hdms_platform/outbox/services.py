@@ -11,17 +11,17 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from ..events import Audience, EventType, TicketEvent, check_event
-from ..logging import current_request_id
-from ..retention import delete_in_batches
-from .models import OutboxEvent
+from hdms_platform.db.retention import delete_in_batches
+from hdms_platform.events.contracts import Audience, EventType, TicketEvent, check_event
+from hdms_platform.observability.logging import current_request_id
+from hdms_platform.outbox.models import OutboxEvent
 
 
 def outbox_write(
     *, type: EventType, ticket_id: uuid.UUID, data: Mapping[str, Any], audience: Audience = "everyone"
 ) -> OutboxEvent:
     """Record an event. Must run inside the transaction that makes the change (so both or neither
-    land). `data` must match the type's contract (hdms_platform.events.EVENT_DATA): a payload that
+    land). `data` must match the type's contract (hdms_platform.events.contracts.EVENT_DATA): a payload that
     does not raises ContractError and the change is not made, rather than consumers getting it."""
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_write() must be called inside transaction.atomic() with the change it announces")

@@ -7,8 +7,8 @@ from django.db import DatabaseError
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from ..celery import RESEND_EVENTS_TASK
-from . import relay
+from hdms_platform.celery.app import RESEND_EVENTS_TASK
+from hdms_platform.outbox import relay
 
 
 @shared_task(

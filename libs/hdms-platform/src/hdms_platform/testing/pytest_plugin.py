@@ -17,7 +17,7 @@ import pytest
 if TYPE_CHECKING:  # imported when used: a plugin is loaded before Django is set up
     from rest_framework.test import APIClient
 
-    from ..auth import TokenUser
+    from hdms_platform.auth.tokens import TokenUser
 
 
 @dataclass
@@ -36,8 +36,8 @@ def caller() -> Callable[..., Caller]:
 
     from rest_framework.test import APIClient
 
-    from ..auth import TokenUser
-    from .tokens import make_access_token
+    from hdms_platform.auth.tokens import TokenUser
+    from hdms_platform.testing.tokens import make_access_token
 
     def make(*roles: str, name: str = "someone") -> Caller:
         user_id, email = uuid.uuid4(), f"{name}@example.com"

@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 
-from ..auth import ALGORITHM, AUDIENCE, ISSUER, private_key
+from hdms_platform.auth.tokens import ALGORITHM, AUDIENCE, ISSUER, private_key
 
 
 def make_access_token(

@@ -46,11 +46,11 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from hdms_platform import audit, errors
-from hdms_platform.access import AccessUnavailable, ticket_access_async
-from hdms_platform.auth import user_from_token
-from hdms_platform.events import presence_message, ticket_group, visible_audiences
-from hdms_platform.proxies import client_address
-from hdms_platform.proxies import configured as configured_proxies
+from hdms_platform.auth.access import AccessUnavailable, ticket_access_async
+from hdms_platform.auth.tokens import user_from_token
+from hdms_platform.events.contracts import presence_message, ticket_group, visible_audiences
+from hdms_platform.web.proxies import client_address
+from hdms_platform.web.proxies import configured as configured_proxies
 
 from . import selectors, services
 
@@ -108,7 +108,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             asyncio.ensure_future(pump(receive)),
             asyncio.ensure_future(pump(partial(self.channel_layer.receive, self.channel_name))),
         ]
-        listen = getattr(self.channel_layer, "listen", None)  # hdms_platform.channel_layer's
+        listen = getattr(self.channel_layer, "listen", None)  # hdms_platform.events.channel_layer's
         if listen is not None:
             listen(self.channel_name, self.deliver_now)
         try:

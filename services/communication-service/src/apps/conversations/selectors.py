@@ -9,11 +9,11 @@ import logging
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from hdms_platform.auth import TokenUser
-from hdms_platform.celery import queue
-from hdms_platform.events import visible_audiences
+from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.celery.app import queue
+from hdms_platform.conf.builders import REDIS_KEY_PREFIX
+from hdms_platform.events.contracts import visible_audiences
 from hdms_platform.health.checks import broker_client
-from hdms_platform.settings import REDIS_KEY_PREFIX
 
 from .models import ParkedEvent
 from .models import TicketEvent as StoredEvent

@@ -16,9 +16,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from hdms_platform import loop
-from hdms_platform.auth import TokenUser
-from hdms_platform.events import (
+from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.db.retention import delete_in_batches
+from hdms_platform.events import loop
+from hdms_platform.events.contracts import (
     EVENT_DATA,
     ContractError,
     PresenceEvent,
@@ -29,8 +30,13 @@ from hdms_platform.events import (
     group_message,
     ticket_group,
 )
-from hdms_platform.metrics import EVENT_FANOUT, EVENT_GAPS, EVENT_RESEND_REQUESTS, EVENTS_OFF_CONTRACT, EVENTS_STORED
-from hdms_platform.retention import delete_in_batches
+from hdms_platform.observability.metrics import (
+    EVENT_FANOUT,
+    EVENT_GAPS,
+    EVENT_RESEND_REQUESTS,
+    EVENTS_OFF_CONTRACT,
+    EVENTS_STORED,
+)
 
 from .models import EventGap, EventSource, ParkedEvent
 from .models import TicketEvent as StoredEvent

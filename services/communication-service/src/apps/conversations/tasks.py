@@ -8,8 +8,8 @@ from django.db import DatabaseError
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from hdms_platform.celery import INGEST_EVENT_TASK, request_resend
-from hdms_platform.events import TicketEvent
+from hdms_platform.celery.app import INGEST_EVENT_TASK, request_resend
+from hdms_platform.events.contracts import TicketEvent
 
 from . import services
 

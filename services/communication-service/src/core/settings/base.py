@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from hdms_platform import auth
-from hdms_platform import settings as platform
-from hdms_platform.defaults import *  # what every service sets alike, each named there
-from hdms_platform.env import env
+from hdms_platform.auth import tokens as auth
+from hdms_platform.conf import builders as platform
+from hdms_platform.conf.defaults import *  # what every service sets alike, each named there
+from hdms_platform.conf.env import env
 
 SERVICE = "communication"
 BASE_DIR = Path(__file__).resolve().parents[3]

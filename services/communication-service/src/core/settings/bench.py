@@ -2,10 +2,10 @@
 
 HDMS_BENCH_CHANNEL_LAYER=lists   channels_redis.core: a sorted set per process, one entry per socket
                                  and per message, popped one round trip at a time; the layer the
-                                 pub/sub layer (hdms_platform.channel_layer) is measured against
+                                 pub/sub layer (hdms_platform.events.channel_layer) is measured against
 """
 
-from hdms_platform.env import env
+from hdms_platform.conf.env import env
 
 from .prod import *
 

@@ -1,4 +1,4 @@
 from .base import *
 
 # isort: split
-from hdms_platform.production import *  # after base: HTTPS, secure cookies, JSON logs
+from hdms_platform.conf.production import *  # after base: HTTPS, secure cookies, JSON logs

@@ -10,9 +10,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hdms_platform.api import Conflict, Pagination, PayloadTooLarge
-from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
-from hdms_platform.parsers import MultiPartUploadParser
+from hdms_platform.web.api import Conflict, Pagination, PayloadTooLarge
+from hdms_platform.web.idempotency import IDEMPOTENCY_KEY, idempotent
+from hdms_platform.web.parsers import MultiPartUploadParser
 
 from . import selectors, services
 from .models import Attachment

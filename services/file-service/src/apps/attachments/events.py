@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hdms_platform.celery import send, send_event
-from hdms_platform.events import TicketEvent
+from hdms_platform.celery.app import send, send_event
+from hdms_platform.events.contracts import TicketEvent
 
 from .tasks import PROCESS_TASK
 

@@ -7,8 +7,8 @@ import uuid
 from django.db.models import QuerySet
 
 from hdms_platform import errors
-from hdms_platform.access import AccessUnavailable, ticket_access
-from hdms_platform.auth import TokenUser
+from hdms_platform.auth.access import AccessUnavailable, ticket_access
+from hdms_platform.auth.tokens import TokenUser
 
 from .models import Attachment
 

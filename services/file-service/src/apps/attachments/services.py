@@ -21,8 +21,8 @@ from django.utils.text import get_valid_filename
 from PIL import Image
 
 from hdms_platform import audit, errors
-from hdms_platform.auth import TokenUser
-from hdms_platform.events import AttachmentReadyData, AttachmentUploadedData
+from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.events.contracts import AttachmentReadyData, AttachmentUploadedData
 from hdms_platform.outbox.services import outbox_write
 
 from .models import Attachment

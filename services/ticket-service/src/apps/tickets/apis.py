@@ -8,10 +8,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hdms_platform.api import Pagination
-from hdms_platform.cache import TTL, get_or_load
-from hdms_platform.fastpath import FromMemory
-from hdms_platform.idempotency import IDEMPOTENCY_KEY, idempotent
+from hdms_platform.cache.aside import TTL, get_or_load
+from hdms_platform.web.api import Pagination
+from hdms_platform.web.fastpath import FromMemory
+from hdms_platform.web.idempotency import IDEMPOTENCY_KEY, idempotent
 
 from . import caching, selectors, services
 from .models import Ticket

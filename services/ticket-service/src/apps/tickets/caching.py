@@ -2,7 +2,7 @@
 
 A ticket's detail is cached under `detail_key`; list pages under `list_key`, which embeds a
 generation token that every ticket write replaces (retiring every cached page at once). All three
-are also copied per process (hdms_platform.localcache), each copy dropped as soon as Redis says its
+are also copied per process (hdms_platform.cache.copies), each copy dropped as soon as Redis says its
 key changed. A write drops both before and after its commit (`invalidate_around_commit`), and the
 outbox relay drops them once more, strictly, before it publishes the write's event
 (`invalidate_strictly`).
@@ -20,8 +20,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django_redis import get_redis_connection
 
-from hdms_platform.cache import TTL
-from hdms_platform.localcache import TrackedCopies
+from hdms_platform.cache.aside import TTL
+from hdms_platform.cache.copies import TrackedCopies
 
 LIST_PREFIX = "tickets:list:"
 LIST_GENERATION_KEY = f"{LIST_PREFIX}generation"
@@ -33,7 +33,7 @@ def detail_key(ticket_id: uuid.UUID | str) -> str:
 
 def detail_copies() -> TrackedCopies | None:
     """Per-process copies of cached details, kept while the cache's Redis says they are current
-    (hdms_platform.localcache); None when the cache is not Redis (nothing would say so)."""
+    (hdms_platform.cache.copies); None when the cache is not Redis (nothing would say so)."""
     return _copies_under(detail_key(""), max_entries=4096)
 
 

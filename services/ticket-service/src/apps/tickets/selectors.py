@@ -12,8 +12,8 @@ import uuid
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from hdms_platform import errors
-from hdms_platform.auth import TokenUser
-from hdms_platform.cache import TTL, count, from_copy, get_or_load
+from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.cache.aside import TTL, count, from_copy, get_or_load
 
 from . import caching
 from .models import Comment, History, Ticket
@@ -63,7 +63,7 @@ def ticket_detail(*, user: TokenUser, ticket_id: uuid.UUID) -> dict:
 
 def ticket_detail_from_memory(*, user: TokenUser, ticket_id: uuid.UUID) -> dict | None:
     """The ticket from this process's copy when it holds one and `user` may see it, else None (no
-    round trip: hdms_platform.fastpath answers with it, the full path does the rest)."""
+    round trip: hdms_platform.web.fastpath answers with it, the full path does the rest)."""
     row: dict | None = from_copy(caching.detail_key(ticket_id), copies=caching.detail_copies())
     if row is None or not _allowed(user, row):
         return None  # the full path reads (and counts) again, and answers the 404

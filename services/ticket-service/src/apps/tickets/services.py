@@ -9,9 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from hdms_platform import audit, errors
-from hdms_platform.auth import TokenUser
-from hdms_platform.events import Comment as CommentPayload
-from hdms_platform.events import CommentAddedData, FieldChange, TicketCreatedData, TicketUpdatedData
+from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.events.contracts import Comment as CommentPayload
+from hdms_platform.events.contracts import CommentAddedData, FieldChange, TicketCreatedData, TicketUpdatedData
 from hdms_platform.outbox.services import outbox_write
 
 from . import caching

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from hdms_platform import auth
-from hdms_platform import settings as platform
-from hdms_platform.defaults import *  # what every service sets alike, each named there
+from hdms_platform.auth import tokens as auth
+from hdms_platform.conf import builders as platform
+from hdms_platform.conf.defaults import *  # what every service sets alike, each named there
 
 SERVICE = "ticket"
 BASE_DIR = Path(__file__).resolve().parents[3]

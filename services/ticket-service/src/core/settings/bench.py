@@ -6,7 +6,7 @@ HDMS_BENCH_CACHE=off   a dummy cache: every read is a miss served by PostgreSQL
 Adds the bench URLs (`core.bench`): a bare Django JSON view, the framework's floor.
 """
 
-from hdms_platform.env import env
+from hdms_platform.conf.env import env
 
 from .prod import *
 

@@ -11,9 +11,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hdms_platform import ratelimit
-from hdms_platform.api import Pagination, client_address
-from hdms_platform.auth import ROLES, IsAdmin
+from hdms_platform.auth import ratelimit
+from hdms_platform.auth.tokens import ROLES, IsAdmin
+from hdms_platform.web.api import Pagination, client_address
 
 from . import selectors, services
 

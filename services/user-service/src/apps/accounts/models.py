@@ -5,7 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
-from hdms_platform.auth import ROLES
+from hdms_platform.auth.tokens import ROLES
 from hdms_platform.models import CreatedModel
 
 

@@ -37,9 +37,9 @@ def security_events(*, user_id: uuid.UUID, token: str, limit: int = 100) -> dict
     import httpx
     from django.db.models import Q
 
-    from hdms_platform.audit_api import AuditEntryOutput
+    from hdms_platform.conf.builders import service_url
     from hdms_platform.models import AuditEntry
-    from hdms_platform.settings import service_url
+    from hdms_platform.web.audit_api import AuditEntryOutput
 
     own = AuditEntry.objects.filter(Q(actor_id=user_id) | Q(target_type="user", target_id=str(user_id)))
     events = [{**row, "service": "user"} for row in AuditEntryOutput(own.order_by("-occurred_at", "-id")[:limit], many=True).data]

@@ -18,9 +18,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hdms_platform import audit, errors, ratelimit
-from hdms_platform.auth import ROLES
-from hdms_platform.retention import delete_in_batches
+from hdms_platform import audit, errors
+from hdms_platform.auth import ratelimit
+from hdms_platform.auth.tokens import ROLES
+from hdms_platform.db.retention import delete_in_batches
 
 from .models import Session, User
 from .tokens import access_token_for, new_refresh_token, refresh_token_hash

@@ -1,7 +1,7 @@
 """Token minting — the only place that holds the private key.
 
 Access tokens: RS256 JWTs, short-lived, verified by every service with the public key
-(`hdms_platform.auth`). Refresh tokens: 256 random bits, opaque; only their SHA-256 is stored.
+(`hdms_platform.auth.tokens`). Refresh tokens: 256 random bits, opaque; only their SHA-256 is stored.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import lru_cache
 import jwt
 from django.conf import settings
 
-from hdms_platform.auth import ALGORITHM, AUDIENCE, ISSUER
+from hdms_platform.auth.tokens import ALGORITHM, AUDIENCE, ISSUER
 
 
 @lru_cache(maxsize=2)

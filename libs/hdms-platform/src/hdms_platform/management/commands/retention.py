@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hdms_platform import retention
+from hdms_platform.db import retention
 
 
 class Command(BaseCommand):

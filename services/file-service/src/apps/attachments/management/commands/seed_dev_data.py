@@ -5,7 +5,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from apps.attachments.models import Attachment
-from hdms_platform.seed import TICKETS, USERS, SeedCommand
+from hdms_platform.testing.seed import TICKETS, USERS, SeedCommand
 
 ATTACHMENT_ID = uuid.UUID("00000000-0000-4000-a000-000000000001")
 CONTENT = b"Printer model: LJ-4000, error code 13.2\n"

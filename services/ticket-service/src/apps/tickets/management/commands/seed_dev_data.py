@@ -1,5 +1,5 @@
 from apps.tickets.models import Comment, Ticket
-from hdms_platform.seed import TICKETS, USERS, SeedCommand
+from hdms_platform.testing.seed import TICKETS, USERS, SeedCommand
 
 
 class Command(SeedCommand):

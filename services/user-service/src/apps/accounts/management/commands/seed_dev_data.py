@@ -1,5 +1,5 @@
 from apps.accounts.models import User
-from hdms_platform.seed import DEV_PASSWORD, USERS, SeedCommand
+from hdms_platform.testing.seed import DEV_PASSWORD, USERS, SeedCommand
 
 
 class Command(SeedCommand):

@@ -1,0 +1,1 @@
+"""Caching: policies and cache-aside, the codec, per-process copies dropped on invalidation."""

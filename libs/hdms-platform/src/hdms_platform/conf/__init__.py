@@ -1,0 +1,1 @@
+"""Configuration: the environment, the settings builders and defaults, production's changes, system checks."""

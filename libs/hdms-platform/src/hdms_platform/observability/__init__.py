@@ -1,0 +1,1 @@
+"""Metrics, logs and exporters: what every process tells Prometheus and the log."""
