@@ -1,4 +1,4 @@
-"""hdms_platform.observability.metrics: totals over several real processes (prometheus-client's multiprocess
+"""hdms_platform.observability (instruments, export, middleware): totals over several real processes (prometheus-client's multiprocess
 files), a dead process' live gauge dropped and its counts kept, bounded route labels, socket counts."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import textwrap
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from hdms_platform.observability import metrics
+from hdms_platform.observability import middleware
 
 
 def _child(directory, code: str) -> subprocess.Popen:
@@ -19,7 +19,7 @@ def _child(directory, code: str) -> subprocess.Popen:
         f"""
         import os, sys, time
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(directory)!r}
-        from hdms_platform.observability import metrics
+        from hdms_platform.observability import instruments as metrics
         {code}
         """
     )
@@ -31,7 +31,7 @@ def _samples(directory) -> dict:
 import os
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(directory)!r}
 from prometheus_client import generate_latest
-from hdms_platform.observability import metrics
+from hdms_platform.observability import export as metrics
 print(generate_latest(metrics.registry()).decode())
 """
     text = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
@@ -97,7 +97,7 @@ def test_socket_metrics_count_opens_messages_and_closes_by_code():
     opened = value("hdms_websocket_connections_open")
     closes = value("hdms_websocket_closes_total", code="4429", by="server")
     received = value("hdms_websocket_messages_total", direction="in")
-    asyncio.run(metrics.WebSocketMetrics(consumer)({"type": "websocket"}, receive, send))
+    asyncio.run(middleware.WebSocketMetrics(consumer)({"type": "websocket"}, receive, send))
     assert seen_open[0] == opened + 1  # counted while open
     assert value("hdms_websocket_connections_open") == opened  # and not after
     assert value("hdms_websocket_closes_total", code="4429", by="server") == closes + 1

@@ -15,7 +15,7 @@ from django.conf import settings  # noqa: E402
 
 from apps.conversations.routing import BrowserOriginValidator, websocket_urlpatterns  # noqa: E402
 from hdms_platform.observability.logging import WebSocketRequestId  # noqa: E402
-from hdms_platform.observability.metrics import WebSocketMetrics  # noqa: E402
+from hdms_platform.observability.middleware import WebSocketMetrics  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

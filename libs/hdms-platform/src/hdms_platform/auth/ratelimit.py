@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from django.db import connection
 
 from hdms_platform.models import RateCounter
-from hdms_platform.observability.metrics import RATELIMIT_DECISIONS
+from hdms_platform.observability.instruments import RATELIMIT_DECISIONS
 
 PURGE_ONE_IN = 100  # every ~100th hit deletes the expired rows (a few per window and subject)
 

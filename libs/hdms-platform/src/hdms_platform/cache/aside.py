@@ -4,7 +4,7 @@ TTLs come from named policies, never bare numbers at call sites, and never 'no e
 key carries a TTL, so Redis's volatile-lru policy can evict cache keys and never broker data.
 A cache outage degrades to the database: django-redis ignores the error, logs it on
 `hdms.cache.ignored`, and DegradedCacheCounter counts it. Hits, misses and errors are Prometheus
-counters (hdms_platform.observability.metrics), summed over every worker process at /metrics.
+counters (hdms_platform.observability.instruments), summed over every worker process at /metrics.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from django_redis.serializers.json import JSONSerializer
 
-from hdms_platform.observability.metrics import CACHE_ERRORS, CACHE_REQUESTS
+from hdms_platform.observability.instruments import CACHE_ERRORS, CACHE_REQUESTS
 
 if TYPE_CHECKING:
     from hdms_platform.cache.copies import TrackedCopies

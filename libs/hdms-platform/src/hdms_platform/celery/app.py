@@ -3,7 +3,7 @@
 Broker on the broker role (Redis db 2); settings from hdms_platform.conf.defaults (CELERY_*) in the service's
 settings; each service consumes only its own queue `hdms.<service>`. Every message carries the
 request id of whoever sent it, and a worker runs the task under that id; a worker exports its
-task metrics (hdms_platform.observability.metrics) and writes one access-log line per task.
+task metrics (hdms_platform.observability.middleware) and writes one access-log line per task.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from celery.exceptions import Reject
 
 from hdms_platform.events.contracts import TicketEvent
 from hdms_platform.observability.logging import access_logger, current_request_id, request_id_var, valid_request_id
-from hdms_platform.observability.metrics import install_celery_signals
+from hdms_platform.observability.middleware import install_celery_signals
 from hdms_platform.web.startup import settings_module
 
 REQUEST_ID_HEADER = "hdms_request_id"

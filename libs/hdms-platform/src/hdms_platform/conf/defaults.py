@@ -38,7 +38,7 @@ HDMS_TRUSTED_PROXIES = _builders.trusted_proxies()
 # stolen token cannot fill the tables, the disk or the other users' share of the workers.
 WRITES_PER_USER_PER_MINUTE = _env.int("WRITES_PER_USER_PER_MINUTE", 120, min_value=1)
 MIDDLEWARE = [
-    "hdms_platform.observability.metrics.MetricsMiddleware",  # outermost: times and counts everything below
+    "hdms_platform.observability.middleware.MetricsMiddleware",  # outermost: times and counts everything below
     "hdms_platform.web.proxies.ForwardedHeadersMiddleware",  # X-Forwarded-* only from TRUSTED_PROXIES
     "hdms_platform.observability.logging.RequestIdMiddleware",  # request id and the access log line
     "hdms_platform.audit.AuditContextMiddleware",

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
-from hdms_platform.observability.metrics import RETENTION_DELETED, RETENTION_FAILURES
+from hdms_platform.observability.instruments import RETENTION_DELETED, RETENTION_FAILURES
 
 logger = logging.getLogger("hdms.retention")
 TASK = "hdms.retention"

@@ -147,7 +147,7 @@ class RequestIdMiddleware:
             request.request_id = request_id  # type: ignore[attr-defined]  # read by views and the audit log
             response = self.get_response(request)
             response["X-Request-ID"] = request_id
-            from hdms_platform.observability.metrics import route_of
+            from hdms_platform.observability.middleware import route_of
 
             route = route_of(request)
             if route != "/metrics" and access_logger.isEnabledFor(logging.INFO):  # scrapes are not traffic

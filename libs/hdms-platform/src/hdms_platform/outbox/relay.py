@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from hdms_platform.events.contracts import TicketEvent
+from hdms_platform.observability.instruments import OUTBOX_FAILURES, OUTBOX_PUBLISHED, OUTBOX_RESENT
 from hdms_platform.observability.logging import request_id_var
-from hdms_platform.observability.metrics import OUTBOX_FAILURES, OUTBOX_PUBLISHED, OUTBOX_RESENT
 from hdms_platform.outbox.models import OutboxEvent, OutboxSequence
 
 logger = logging.getLogger("hdms.outbox")

@@ -30,7 +30,7 @@ from hdms_platform.events.contracts import (
     group_message,
     ticket_group,
 )
-from hdms_platform.observability.metrics import (
+from hdms_platform.observability.instruments import (
     EVENT_FANOUT,
     EVENT_GAPS,
     EVENT_RESEND_REQUESTS,

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from hdms_platform.observability import metrics
+from hdms_platform.observability import export as metrics
 from hdms_platform.outbox.relay import configured_publisher, oldest_pending_age, pending_count, relay_batch, run_forever
 
 
