@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from hdms_platform.conf.catalogue import SERVICES
 from tests.helpdesk import png, upload, wait_status
 
 from .harness import (
@@ -243,7 +244,7 @@ def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, d
     assert sorted(ready_events) == sorted(attachments), "attachment.ready must be announced exactly once per upload"
     assert 1013 in watcher.close_codes, f"the socket was not told (close codes {watcher.close_codes})"
     assert watcher.connects > connects_before, "the socket did not reconnect after Redis returned"
-    for service in ("user", "ticket", "communication", "file"):
+    for service in SERVICES:
         assert to_503[service] is not None and to_503[service] <= FAIL_FAST_SECONDS, (
             f"{service} readiness: 503 after {to_503[service]}s"
         )

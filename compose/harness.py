@@ -18,10 +18,8 @@ from pathlib import Path
 
 from hdms_tools import images
 from hdms_tools.envfile import render, share_with_containers
-from hdms_tools.stack import REPO
+from hdms_tools.stack import REPO, SERVICES
 from hdms_tools.stack.compose import UPSTREAM
-
-SERVICES = ("user", "ticket", "communication", "file")
 
 
 def free_port() -> int:

@@ -15,8 +15,9 @@ import time
 
 import redis
 
-from hdms_platform.celery.app import INGEST_EVENT_TASK, queue
+from hdms_platform.celery.app import INGEST_EVENT_TASK
 from hdms_platform.conf.builders import REDIS_KEY_PREFIX
+from hdms_platform.conf.catalogue import task_queue
 from hdms_tools.stack import REPO
 
 from .conftest import PY, db_connect
@@ -57,7 +58,7 @@ def test_a_lost_event_message_is_sent_again_by_its_source_and_stored_in_order(st
         host=stack_env["REDIS_HOST"], port=int(stack_env["REDIS_PORT"]), db=2,
         username="hdms-broker", password=stack_env["REDIS_BROKER_PASSWORD"],
     )  # fmt: skip
-    name = REDIS_KEY_PREFIX["broker"] + queue("communication")
+    name = REDIS_KEY_PREFIX["broker"] + task_queue("communication")
     _processes("stop", "events")
     try:
         comments = [desk.comment(customer, ticket, f"part {n}")["id"] for n in range(3)]

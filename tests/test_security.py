@@ -302,7 +302,7 @@ def _what_it_holds(pid: int) -> str:
 
 @pytest.mark.parametrize("program", ["ticket", "communication", "file", "worker", "events", "ticket-relay"])
 def test_a_process_holds_neither_another_services_secrets_nor_the_private_key(stack_env, run_dir, program):
-    from hdms_tools.processes import SERVICE_OF
+    from hdms_tools.programs import SERVICE_OF
 
     service = SERVICE_OF.get(program, program)
     private_key = Path(stack_env["JWT_PRIVATE_KEY_FILE"])

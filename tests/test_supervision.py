@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hdms_tools.processes import BACKGROUND, SERVICES
-from hdms_tools.stack import REPO, read_pid
+from hdms_tools.programs import BACKGROUND
+from hdms_tools.stack import REPO, SERVICES, read_pid
 from hdms_tools.supervise import client as supervise_client
 
 from .conftest import PY, service_url

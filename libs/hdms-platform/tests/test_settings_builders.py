@@ -1,5 +1,8 @@
-from hdms_platform.cache.aside import TTL
+import pytest
+
 from hdms_platform.conf import builders as platform
+from hdms_platform.conf import catalogue
+from hdms_platform.conf.ttl import TTL
 
 
 def test_database_points_at_pgbouncer_and_is_pooling_safe(make_env):
@@ -72,7 +75,13 @@ def test_celery_on_db2_per_service_queue_json_acks_late(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(defaults)
-    assert platform.task_queue("file") == "hdms.file"
+
+
+def test_the_catalogue_names_each_service_once():
+    assert catalogue.task_queue("file") == "hdms.file"
+    assert [catalogue.default_port(s) for s in catalogue.SERVICES] == [8001, 8002, 8003, 8004]
+    with pytest.raises(ValueError, match="unknown service 'mail'"):
+        catalogue.task_queue("mail")
 
 
 def test_ttl_policies_are_ordered():

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from apps.tickets import events, services
-from hdms_platform.celery.app import queue
+from hdms_platform.conf.catalogue import task_queue
 from hdms_platform.outbox.models import OutboxEvent
 from hdms_platform.outbox.relay import relay_batch, resend
 
@@ -47,7 +47,7 @@ def test_the_publisher_puts_a_real_task_on_communication_services_queue(actors, 
     from hdms_platform.conf.builders import REDIS_KEY_PREFIX
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)  # the broker role's own ACL user, db 2
-    name = REDIS_KEY_PREFIX["broker"] + queue("communication")  # kombu's global_keyprefix
+    name = REDIS_KEY_PREFIX["broker"] + task_queue("communication")  # kombu's global_keyprefix
     broker.delete(name)
     try:
         ids = _three_events(actors, ticket)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from .stack import REPO, Config
+from .programs import METRICS_PORTS, SERVICE_OF, metrics_port
+from .stack import REPO, SERVICES, Config
 
 CONFIG_DIR = REPO / "config" / "prometheus"
-SERVICES = ("user", "ticket", "communication", "file")
 PROGRAMS = ("pgbouncer-exporter", "redis-exporter", "prometheus")
 DEFAULT_PORTS = {"PROMETHEUS_PORT": 9090, "PGBOUNCER_EXPORTER_PORT": 9127, "REDIS_EXPORTER_PORT": 9121}
 
@@ -33,10 +33,8 @@ def _target(address: str, service: str, program: str) -> dict:
 
 def targets(config: Config) -> dict[str, list[dict]]:
     """file_sd target lists by file name, from the native ports."""
-    from .processes import METRICS_PORTS, SERVICE_OF, metrics_port
-
     local = "127.0.0.1:{}".format
-    services = [_target(local(config.port(f"{s.upper()}_SERVICE_PORT", 8001 + SERVICES.index(s))), s, "web") for s in SERVICES]
+    services = [_target(local(config.service_port(s)), s, "web") for s in SERVICES]
     background = [_target(local(metrics_port(config, name)), SERVICE_OF[name], name) for name in METRICS_PORTS]
     return {
         "services.json": services,

@@ -17,9 +17,11 @@ import urllib.request
 from pathlib import Path
 
 from hdms_platform.conf.builders import SECRET_VARIABLES, service_secrets
-from hdms_platform.web.proxies import TrustedProxies
+from hdms_platform.conf.catalogue import SERVICES, task_queue
+from hdms_platform.conf.trusted_proxies import TrustedProxies
 
 from . import observe, supervise
+from .programs import BACKGROUND, BEAT_SECRETS, METRICS_PORTS, SERVICE_OF, metrics_port
 from .stack import (
     EXIT_CONFIG,
     EXIT_PORT,
@@ -34,35 +36,6 @@ from .stack import (
     say,
     wait_until,
 )
-
-SERVICES = ("user", "ticket", "communication", "file")
-# Whose secrets each program gets: a worker or relay holds exactly what its service holds.
-SERVICE_OF = {
-    "worker": "file",
-    "events": "communication",
-    "user-worker": "user",
-    "ticket-worker": "ticket",
-    "ticket-relay": "ticket",
-    "file-relay": "file",
-}
-# The beat process (beat.py) belongs to no service: it holds the broker role's password and nothing else.
-BEAT_SECRETS = {"REDIS_BROKER_PASSWORD"}
-
-
-# The programs without HTTP of their own export their metrics on these ports (the services at /metrics).
-METRICS_PORTS = {
-    "worker": ("WORKER_METRICS_PORT", 9101),
-    "events": ("EVENTS_METRICS_PORT", 9102),
-    "ticket-relay": ("TICKET_RELAY_METRICS_PORT", 9103),
-    "file-relay": ("FILE_RELAY_METRICS_PORT", 9104),
-    "user-worker": ("USER_WORKER_METRICS_PORT", 9105),
-    "ticket-worker": ("TICKET_WORKER_METRICS_PORT", 9106),
-}
-
-
-def metrics_port(config: Config, name: str) -> int:
-    variable, default = METRICS_PORTS[name]
-    return config.port(variable, default)
 
 
 def _absolute_paths(line: str, base: Path) -> str:
@@ -155,7 +128,7 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
     workers = config.get("HDMS_WEB_WORKERS", "4")
     out: dict[str, tuple[list[str], Path, int | None]] = {}
     for service in SERVICES:
-        port = config.port(f"{service.upper()}_SERVICE_PORT", 8000 + SERVICES.index(service) + 1)
+        port = config.service_port(service)
         src = REPO / "services" / f"{service}-service" / "src"
         if service == "communication":
             argv = [
@@ -231,7 +204,6 @@ def commands(config: Config) -> dict[str, tuple[list[str], Path, int | None]]:
     return out
 
 
-BACKGROUND = ("worker", "events", "user-worker", "ticket-worker", "beat", "ticket-relay", "file-relay")
 OBSERVABILITY = observe.PROGRAMS  # `make observe`, or with `make up` when HDMS_OBSERVABILITY=true
 
 
@@ -253,7 +225,7 @@ def _celery_worker(service: str, concurrency: str, pool: str = "prefork") -> lis
         "--concurrency",
         concurrency,
         "--queues",
-        f"hdms.{service}",
+        task_queue(service),
         "--hostname",
         f"{service}@%h",
         "--without-mingle",

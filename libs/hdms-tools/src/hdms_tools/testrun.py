@@ -17,10 +17,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from hdms_platform.conf.catalogue import SERVICES
+
 from .privatestack import MIGRATE, PROGRAMS, PY, START, PrivateStack
 from .stack.config import REPO
-
-SERVICES = ("user", "ticket", "communication", "file")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 import os
 
-from hdms_platform.web.startup import settings_module
+from hdms_platform.conf.env import settings_module
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module())
 

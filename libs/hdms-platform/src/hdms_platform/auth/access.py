@@ -18,7 +18,8 @@ from django.core.cache import cache
 
 from hdms_platform import errors
 from hdms_platform.auth.tokens import TokenUser
-from hdms_platform.cache.aside import TTL, count
+from hdms_platform.cache.aside import count
+from hdms_platform.conf.ttl import TTL
 from hdms_platform.observability.logging import current_request_id
 
 TIMEOUT = httpx.Timeout(2.0, connect=1.0)

@@ -13,23 +13,17 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from django_redis.serializers.json import JSONSerializer
 
+from hdms_platform.conf.ttl import TTL
 from hdms_platform.observability.instruments import CACHE_ERRORS, CACHE_REQUESTS
 
 if TYPE_CHECKING:
     from hdms_platform.cache.copies import TrackedCopies
 
 logger = logging.getLogger("hdms.cache")
-
-
-class TTL(IntEnum):
-    SHORT = 5 * 60  # fast-changing data: ticket lists, detail pages
-    MEDIUM = 60 * 60  # slow-changing data: user profiles, access decisions
-    LONG = 24 * 60 * 60  # near-static data: public keys, reference data
 
 
 def count(policy: str, hit: bool) -> None:

@@ -17,10 +17,11 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import Reject
 
+from hdms_platform.conf.catalogue import task_queue
+from hdms_platform.conf.env import settings_module
 from hdms_platform.events.contracts import TicketEvent
 from hdms_platform.observability.logging import access_logger, current_request_id, request_id_var, valid_request_id
 from hdms_platform.observability.middleware import install_celery_signals
-from hdms_platform.web.startup import settings_module
 
 REQUEST_ID_HEADER = "hdms_request_id"
 
@@ -112,10 +113,6 @@ def _carry_request_ids() -> None:
             request_id_var.reset(token)
 
 
-def queue(service: str) -> str:
-    return f"hdms.{service}"
-
-
 INGEST_EVENT_TASK = "hdms.communication.ingest_event"
 RESEND_EVENTS_TASK = "hdms.outbox.resend"
 
@@ -127,7 +124,7 @@ def send(app: Celery, task: str, args: list[Any], service: str) -> None:
     ignore_result: send_task does not read task_ignore_result, and without it Celery's Redis result
     backend subscribes for the result; after a Redis outage of over 20 s that subscriber gives up
     for good ("the Celery application must be restarted") and every later send fails."""
-    app.send_task(task, args=args, queue=queue(service), retry=False, ignore_result=True)
+    app.send_task(task, args=args, queue=task_queue(service), retry=False, ignore_result=True)
 
 
 def send_event(app: Celery, event: TicketEvent) -> None:

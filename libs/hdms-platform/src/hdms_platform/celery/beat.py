@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from hdms_platform.conf.builders import SERVICES
+from hdms_platform.conf.catalogue import SERVICES, task_queue
 from hdms_platform.conf.defaults import celery_settings
 from hdms_platform.conf.env import env
 from hdms_platform.db.retention import TASK
@@ -24,7 +24,7 @@ app.conf.beat_schedule = {
         "task": TASK,
         "schedule": float(INTERVAL_SECONDS),
         # A run that waited a whole interval (its worker was down) is dropped: the next one comes.
-        "options": {"queue": f"hdms.{service}", "expires": INTERVAL_SECONDS},
+        "options": {"queue": task_queue(service), "expires": INTERVAL_SECONDS},
     }
     for service in SERVICES
 }

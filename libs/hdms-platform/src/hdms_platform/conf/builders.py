@@ -21,12 +21,12 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hdms_platform.cache.aside import TTL
+from hdms_platform.conf.catalogue import SERVICES, check, default_port, port_variable
 from hdms_platform.conf.env import Env
 from hdms_platform.conf.env import env as default_env
-from hdms_platform.web.proxies import TrustedProxies
+from hdms_platform.conf.trusted_proxies import TrustedProxies
+from hdms_platform.conf.ttl import TTL
 
-SERVICES = ("user", "ticket", "communication", "file")
 REDIS_DB = {"cache": 0, "channels": 1, "broker": 2}
 HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
@@ -47,11 +47,6 @@ INSTALLED_APPS = [
 RETENTION_PURGES = ("hdms_platform.audit.audit_entries_purge", "hdms_platform.web.idempotency.idempotency_keys_purge")
 OUTBOX_PURGE = "hdms_platform.outbox.services.outbox_events_purge"
 OUTBOX_LAG = "hdms_platform.outbox.relay.lag"  # readiness' lag probe for a service with an outbox
-
-
-def _check_service(service: str) -> None:
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
 
 
 # Which Redis roles each service uses: its settings declare these, and only these roles' passwords
@@ -102,7 +97,7 @@ def service_secrets(service: str) -> set[str]:
     SECRET_VARIABLES is withheld from them: another service's database password, the Redis admin
     and other roles' passwords, PgBouncer's admin, and the token-signing private key (user-service
     only; the others verify with the public key)."""
-    _check_service(service)
+    check(service)
     own = {"DJANGO_SECRET_KEY", f"{service.upper()}_DB_PASSWORD"}
     own |= {f"REDIS_{role.upper()}_PASSWORD" for role in SERVICE_REDIS_ROLES[service]}
     if service == "user":
@@ -132,7 +127,7 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
     no server-side cursors, no session state. ASGI services never keep connections (Django's
     persistent connections leak under ASGI).
     """
-    _check_service(service)
+    check(service)
     host, port = pgbouncer_address(env)
     options: dict[str, Any] = {
         "prepare_threshold": None,
@@ -169,7 +164,7 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
 def caches(service: str, *, env: Env = default_env) -> dict[str, dict[str, Any]]:
     """django-redis on the cache role (db 0): per-service prefix and version, bounded sockets,
     errors ignored (the database answers instead) but logged and counted, and never 'no expiry'."""
-    _check_service(service)
+    check(service)
     timeout = env.float("REDIS_SOCKET_TIMEOUT", 1.0)
     return {
         "default": {
@@ -198,7 +193,7 @@ def channel_layers(namespace: str = "communication", *, env: Env = default_env) 
     channels belong to the server, not to a db: the `channels:` prefix and the role's ACL
     (`&channels:*`, config/redis/users.acl) keep them the channel-layer role's.
     """
-    _check_service(namespace)
+    check(namespace)
     return {
         "default": {
             "BACKEND": "hdms_platform.events.channel_layer.PubSubChannelLayer",
@@ -284,12 +279,6 @@ def secret_key(env: Env = default_env) -> str:
     return env.secret("DJANGO_SECRET_KEY", min_length=50)
 
 
-def task_queue(service: str) -> str:
-    """A service's own Celery queue: its worker consumes it, other services send to it."""
-    _check_service(service)
-    return f"hdms.{service}"
-
-
 def api_docs(service: str) -> dict[str, Any]:
     """SPECTACULAR_SETTINGS: the service's OpenAPI schema and Swagger UI (assets from the sidecar)."""
     return {
@@ -313,8 +302,8 @@ def static_root(base_dir: Path) -> Path | None:
 def service_url(service: str, env: Env = default_env) -> str:
     """Where one service reaches another directly (not through the gateway): <SERVICE>_SERVICE_URL,
     else the service's port on this host."""
-    _check_service(service)
-    port = env.port(f"{service.upper()}_SERVICE_PORT", 8001 + SERVICES.index(service))
+    check(service)
+    port = env.port(port_variable(service), default_port(service))
     return env.str(f"{service.upper()}_SERVICE_URL", "") or f"http://127.0.0.1:{port}"
 
 

@@ -81,7 +81,7 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "hdms.cache.ignored"
 
 # Celery on the broker role (db 2), read by `app.config_from_object(settings, namespace="CELERY")`;
-# each service adds its own CELERY_TASK_DEFAULT_QUEUE (settings.task_queue).
+# each service adds its own CELERY_TASK_DEFAULT_QUEUE (catalogue.task_queue).
 _BROKER_SOCKET_TIMEOUT = _env.float("REDIS_SOCKET_TIMEOUT", 1.0) * 5
 CELERY_BROKER_URL = _builders.redis_url("broker")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -163,3 +163,8 @@ class Env:
 
 
 env = Env()
+
+
+def settings_module() -> str:
+    # Required, no default: a forgotten variable must stop start-up, not mean DEBUG on a server.
+    return f"core.settings.{env.choice('HDMS_SETTINGS', ('dev', 'test', 'prod', 'bench'))}"

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
+from hdms_platform.conf.env import settings_module
+
 if TYPE_CHECKING:
     from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
@@ -30,13 +32,6 @@ def wsgi_application() -> WSGIHandler:
     from django.core.wsgi import get_wsgi_application
 
     return get_wsgi_application()
-
-
-def settings_module() -> str:
-    from hdms_platform.conf.env import env
-
-    # Required, no default: a forgotten variable must stop start-up, not mean DEBUG on a server.
-    return f"core.settings.{env.choice('HDMS_SETTINGS', ('dev', 'test', 'prod', 'bench'))}"
 
 
 def asgi_http_application() -> ASGIHandler:

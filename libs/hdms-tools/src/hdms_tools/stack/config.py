@@ -15,10 +15,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hdms_platform.conf.catalogue import SERVICES as SERVICES  # imports nothing itself; re-exported for the launcher
+from hdms_platform.conf.catalogue import default_port, port_variable
+
 REPO = Path(__file__).resolve().parents[5]  # libs/hdms-tools/src/hdms_tools/stack/config.py
 # Both packages' sources, for a python that has not installed them (the system python3 before .venv exists).
 PYTHONPATH = os.pathsep.join(str(REPO / "libs" / package / "src") for package in ("hdms-platform", "hdms-tools"))
-SERVICES = ("user", "ticket", "communication", "file")
 MARKER = ".hdms-stack"
 RUN_AS_DEFAULT = "hdms"
 
@@ -87,6 +89,9 @@ class Config:
         if not raw.isdigit() or not 0 < int(raw) < 65536:
             raise StackError(f"{name} must be a TCP port number (1-65535), got {raw!r}", EXIT_CONFIG)
         return int(raw)
+
+    def service_port(self, service: str) -> int:
+        return self.port(port_variable(service), default_port(service))
 
     @property
     def data_dir(self) -> Path:

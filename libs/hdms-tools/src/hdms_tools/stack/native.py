@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .config import EXIT_CONFIG, EXIT_DATADIR, EXIT_PORT, MARKER, SERVICES, Config, StackError
+from .gateway import Gateway
 from .host import (
     ensure_packages,
     find_postgres_bindir,
@@ -146,9 +147,7 @@ class NativeStack(Postgres, PgBouncer, Redis):
         self.start_redis()
         self.gateway().start()
 
-    def gateway(self):
-        from ..gateway import Gateway  # the gateway module builds on this package
-
+    def gateway(self) -> Gateway:
         return Gateway(self)
 
     def stop_process(self, name: str, binary: str, pidfile: Path) -> None:

@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from hdms_platform.auth.tokens import TokenUser
-from hdms_platform.celery.app import queue
 from hdms_platform.conf.builders import REDIS_KEY_PREFIX
+from hdms_platform.conf.catalogue import task_queue
 from hdms_platform.events.contracts import visible_audiences
 from hdms_platform.health.checks import broker_client
 
@@ -39,7 +39,7 @@ def events_lag() -> dict:
     last LAG_SCAN messages are read, other tasks such as retention carry no event time) or is parked
     for a predecessor; and how many wait in each."""
     client = broker_client()
-    key = f"{REDIS_KEY_PREFIX['broker']}{queue('communication')}"
+    key = f"{REDIS_KEY_PREFIX['broker']}{task_queue('communication')}"
     queued = client.llen(key)
     occurred = [_occurred_at(message) for message in client.lrange(key, -LAG_SCAN, -1)] if queued else []
     parked = ParkedEvent.objects.count()

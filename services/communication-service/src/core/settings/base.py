@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hdms_platform.auth import tokens as auth
 from hdms_platform.conf import builders as platform
+from hdms_platform.conf import catalogue
 from hdms_platform.conf.defaults import *  # what every service sets alike, each named there
 from hdms_platform.conf.env import env
 
@@ -14,7 +15,7 @@ HDMS_SERVICE = SERVICE
 SECRET_KEY = platform.secret_key()
 DATABASES = platform.database(SERVICE, asgi=True)
 CACHES = platform.caches(SERVICE)
-CELERY_TASK_DEFAULT_QUEUE = platform.task_queue(SERVICE)
+CELERY_TASK_DEFAULT_QUEUE = catalogue.task_queue(SERVICE)
 SPECTACULAR_SETTINGS = platform.api_docs(SERVICE)
 STATIC_ROOT = platform.static_root(BASE_DIR)
 WHITENOISE_USE_FINDERS = STATIC_ROOT is None

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from hdms_platform.celery.app import send, send_event
+from hdms_platform.celery.app import send_event
 from hdms_platform.events.contracts import TicketEvent
 
-from .tasks import PROCESS_TASK
+from .services import enqueue_processing
 
 
 def publish(event: TicketEvent) -> None:
     from core.celery import app
 
     if event["type"] == "attachment.uploaded":  # work for our own worker, not news for the sockets
-        send(app, PROCESS_TASK, [event["data"]["attachment_id"]], "file")
+        enqueue_processing(event["data"]["attachment_id"])
     else:
         send_event(app, event)

@@ -22,11 +22,14 @@ from PIL import Image
 
 from hdms_platform import audit, errors
 from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.celery.app import send
 from hdms_platform.events.contracts import AttachmentReadyData, AttachmentUploadedData
 from hdms_platform.outbox.services import outbox_write
 
 from .models import Attachment
 from .sniff import EXTENSIONS, HEAD_BYTES, kind_of, sniff, sniff_whole, text_with_markup
+
+PROCESS_TASK = "hdms.file.process_attachment"  # tasks.py runs it
 
 logger = logging.getLogger("hdms.attachments")
 THUMBNAIL_SIZE = (256, 256)
@@ -104,14 +107,20 @@ def attachment_downloaded(*, user: TokenUser, attachment: Attachment, part: str 
     audit.record("attachment.downloaded", actor_id=user.id, target=("attachment", attachment.id), details={"part": part})
 
 
+def enqueue_processing(attachment_id: uuid.UUID | str) -> None:
+    """The one way to send the processing task (to our own queue, once: the outbox is the retry);
+    raises when the broker is unreachable. Used at upload and by the outbox publisher (events.py)."""
+    from core.celery import app  # the Celery app is the process' (a worker's or the relay's), made at start
+
+    send(app, PROCESS_TASK, [str(attachment_id)], "file")
+
+
 def _enqueue_now(attachment_id: uuid.UUID) -> None:
     """The fast path: hand the task over at once instead of at the relay's next poll. If the broker
     is down this is skipped; the outbox row still guarantees the task. When both arrive, the second
     run finds the attachment finished and does nothing."""
-    from .tasks import process_attachment
-
     try:
-        process_attachment.apply_async(args=[str(attachment_id)], retry=False)
+        enqueue_processing(attachment_id)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the outbox relay delivers it later
         logger.warning("fast enqueue of attachment %s failed (%s); the outbox relay will deliver it", attachment_id, exc)
 

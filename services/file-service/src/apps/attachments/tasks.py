@@ -8,8 +8,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from . import services
-
-PROCESS_TASK = "hdms.file.process_attachment"
+from .services import PROCESS_TASK
 
 
 @shared_task(name="hdms.file.ping", ignore_result=False, acks_late=True, time_limit=10)

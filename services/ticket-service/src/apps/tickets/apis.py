@@ -8,7 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hdms_platform.cache.aside import TTL, get_or_load
+from hdms_platform.cache.aside import get_or_load
+from hdms_platform.conf.ttl import TTL
 from hdms_platform.web.api import Pagination
 from hdms_platform.web.fastpath import FromMemory
 from hdms_platform.web.idempotency import IDEMPOTENCY_KEY, idempotent

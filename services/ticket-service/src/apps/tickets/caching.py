@@ -20,8 +20,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django_redis import get_redis_connection
 
-from hdms_platform.cache.aside import TTL
 from hdms_platform.cache.copies import TrackedCopies
+from hdms_platform.conf.ttl import TTL
 
 LIST_PREFIX = "tickets:list:"
 LIST_GENERATION_KEY = f"{LIST_PREFIX}generation"

@@ -13,7 +13,8 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from hdms_platform import errors
 from hdms_platform.auth.tokens import TokenUser
-from hdms_platform.cache.aside import TTL, count, from_copy, get_or_load
+from hdms_platform.cache.aside import count, from_copy, get_or_load
+from hdms_platform.conf.ttl import TTL
 
 from . import caching
 from .models import Comment, History, Ticket

@@ -11,7 +11,8 @@ import re
 import subprocess
 import time
 
-from .stack import EXIT_START, REPO, SERVICES, StackError, port_in_use, process_alive, read_pid, say, wait_until
+from .config import EXIT_START, REPO, SERVICES, StackError
+from .host import port_in_use, process_alive, read_pid, say, wait_until
 
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
 # The loopback address the native gateway connects to the services from (nginx `proxy_bind`):
@@ -43,10 +44,7 @@ class Gateway:
     def values(self) -> dict[str, str]:
         upload_limit = int(self.config.get("ATTACHMENT_MAX_BYTES", "10485760")) + MULTIPART_OVERHEAD
         return {
-            **{
-                f"HDMS_{s.upper()}_UPSTREAM": f"127.0.0.1:{self.config.port(f'{s.upper()}_SERVICE_PORT', 8001 + i)}"
-                for i, s in enumerate(SERVICES)
-            },
+            **{f"HDMS_{s.upper()}_UPSTREAM": f"127.0.0.1:{self.config.service_port(s)}" for s in SERVICES},
             "GATEWAY_LISTEN_CONF": str(self.dir / "listen.conf"),
             "GATEWAY_ACCESS_LOG": str(self.stack.log / "gateway-access.log"),
             "GATEWAY_UPLOAD_MAX_BODY": str(upload_limit),
@@ -61,7 +59,7 @@ class Gateway:
         self.stack.chown(self.dir)
         self.stack.chown(temp)
         main = (
-            "# written by hdms_tools.gateway; edit config/nginx/hdms.conf.template instead\n"
+            "# written by hdms_tools.stack.gateway; edit config/nginx/hdms.conf.template instead\n"
             f"daemon on;\nworker_processes 1;\npid {self.pidfile};\nerror_log {self.stack.log / 'gateway-error.log'} warn;\n"
             "events { worker_connections 4096; }\n"
             "http {\n    default_type application/octet-stream;\n"

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from hdms_platform.observability.exporter import metrics_view
+from hdms_platform.health.exporter import metrics_view
 from hdms_platform.web.audit_api import AuditListApi
 
 
