@@ -173,3 +173,17 @@ def test_the_stack_launcher_uses_the_standard_library_only():
     }
     assert {path: names for path, names in outside.items() if names} == {}
     assert len(outside) >= 8  # config, host, postgres, pgbouncer, redis_server, native, compose, cli, ...
+
+
+@pytest.mark.parametrize("root", SERVICE_SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+def test_services_speak_one_error_vocabulary(root):
+    """A service raises hdms_platform.errors; DRF's exceptions are the mapping's business (web/exceptions.py)."""
+    drf = {
+        str(path.relative_to(REPO))
+        for path in modules(root)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (isinstance(node, ast.ImportFrom) and node.module == "rest_framework" and any(a.name == "exceptions" for a in node.names))
+        or (isinstance(node, ast.ImportFrom) and node.module == "rest_framework.exceptions")
+        or (isinstance(node, ast.Import) and any(a.name == "rest_framework.exceptions" for a in node.names))
+    }
+    assert drf == set()

@@ -186,7 +186,7 @@ def test_a_connection_lost_mid_request_is_a_503_saying_the_outcome_is_unknown(tr
     is really gone is it a 503 (retry later), otherwise it stays a 500 (a bug of ours)."""
     from django.db import InternalError, connection
 
-    from hdms_platform.web.api import exception_handler
+    from hdms_platform.web.exceptions import exception_handler
 
     connection.ensure_connection()
     assert exception_handler(InternalError("a bug of ours"), {}).status_code == 500

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from hdms_platform.models import AuditEntry
 from hdms_platform.observability.logging import request_id_var
-from hdms_platform.web.api import client_address
+from hdms_platform.web.proxies import client_address
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

@@ -1,5 +1,5 @@
 """The project's own errors: what services, selectors and the token check raise, free of any web
-framework. One mapping turns each into the JSON error model of the APIs (`hdms_platform.web.api`,
+framework. One mapping turns each into the JSON error model of the APIs (`hdms_platform.web.exceptions`,
 which gives the HTTP status below) and one into a WebSocket close code (`CLOSE_CODES`).
 
     raise errors.Conflict("A closed ticket cannot be edited.", code="ticket_closed")

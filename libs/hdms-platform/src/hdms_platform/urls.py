@@ -25,7 +25,7 @@ def platform_urls() -> list[URLPattern | URLResolver]:
 
 
 # Every service's error pages are the JSON error model; a service's core/urls.py imports these.
-handler400 = "hdms_platform.web.api.handler400"
-handler403 = "hdms_platform.web.api.handler403"
-handler404 = "hdms_platform.web.api.handler404"
-handler500 = "hdms_platform.web.api.handler500"
+handler400 = "hdms_platform.web.exceptions.handler400"
+handler403 = "hdms_platform.web.exceptions.handler403"
+handler404 = "hdms_platform.web.exceptions.handler404"
+handler500 = "hdms_platform.web.exceptions.handler500"

@@ -269,7 +269,7 @@ def rest_framework(env: Env = default_env) -> dict[str, Any]:
         "DEFAULT_THROTTLE_CLASSES": ["hdms_platform.auth.throttles.UserWriteThrottle"],  # WRITES_PER_USER_PER_MINUTE
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
         "DEFAULT_PARSER_CLASSES": ["hdms_platform.web.parsers.StrictJSONParser"],
-        "EXCEPTION_HANDLER": "hdms_platform.web.api.exception_handler",
+        "EXCEPTION_HANDLER": "hdms_platform.web.exceptions.exception_handler",
         "UNAUTHENTICATED_USER": None,
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     }

@@ -44,7 +44,7 @@ MIDDLEWARE = [
     "hdms_platform.audit.AuditContextMiddleware",
     "hdms_platform.db.budget.DatabaseBudgetMiddleware",  # one database budget per request
     "django.middleware.security.SecurityMiddleware",
-    "hdms_platform.web.api.NoStoreMiddleware",  # private answers and tokens never cached
+    "hdms_platform.web.middleware.NoStoreMiddleware",  # private answers and tokens never cached
     "whitenoise.middleware.WhiteNoiseMiddleware",  # /static/: the API docs' CSS and JS
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",  # APIs use bearer tokens (DRF exempts them)

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from hdms_platform.auth.tokens import IsAdmin
 from hdms_platform.models import AuditEntry
-from hdms_platform.web.api import Pagination
+from hdms_platform.web.pagination import Pagination
 
 
 class AuditEntryOutput(serializers.ModelSerializer[AuditEntry]):

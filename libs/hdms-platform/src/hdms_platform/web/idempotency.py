@@ -29,10 +29,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hdms_platform import errors
 from hdms_platform.db.retention import delete_in_batches
 from hdms_platform.models import IdempotencyRecord
 
@@ -40,10 +40,9 @@ HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces (a UUID fits)
 
 
-class KeyReused(APIException):
-    status_code = 422
-    default_code = "idempotency_key_reused"
-    default_detail = "This Idempotency-Key was used for a different request; use a new key."
+class KeyReused(errors.DomainError):
+    status, default_code = 422, "idempotency_key_reused"
+    default_message = "This Idempotency-Key was used for a different request; use a new key."
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -87,7 +86,7 @@ def idempotent(view_method: Callable[..., Response]) -> Callable[..., Response]:
         if key is None:
             return view_method(view, request, *args, **kwargs)
         if not _VALID_KEY.match(key):
-            raise ValidationError({HEADER: ["Use 1 to 255 printable ASCII characters without spaces (a UUID, say)."]})
+            raise errors.Invalid({HEADER: ["Use 1 to 255 printable ASCII characters without spaces (a UUID, say)."]})
         user_id: Any = request.user.id  # a TokenUser's UUID: only authenticated views are idempotent
         digest = fingerprint(request)
         for _ in range(2):  # a second pass only after dropping an expired row of the same key

@@ -1,7 +1,7 @@
 """The JSON parser every service uses (REST_FRAMEWORK['DEFAULT_PARSER_CLASSES']).
 
 Its own module: DRF reads the setting while `rest_framework.views` is imported, which
-`hdms_platform.web.api` itself imports.
+`hdms_platform.web.exceptions` itself imports.
 """
 
 from __future__ import annotations

@@ -15,13 +15,19 @@ one rule lives here and uvicorn's own (`--no-proxy-headers`) is off.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hdms_platform.conf.trusted_proxies import TrustedProxies
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
 
 FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT")
 DROPPED = "HDMS_FORWARDED_HEADERS_DROPPED"  # in META: which headers an untrusted peer sent
 
 
-def client_address(peer: str, forwarded_for: str | None, *, proxies: TrustedProxies, count: int) -> str:
+def address_of(peer: str, forwarded_for: str | None, *, proxies: TrustedProxies, count: int) -> str:
     """The client: `peer`, or from a trusted proxy the `count`-th X-Forwarded-For entry from the right."""
     if not (count and forwarded_for and proxies.trusts(peer)):
         return peer
@@ -49,3 +55,11 @@ class ForwardedHeadersMiddleware:
             if dropped:  # still a forwarded request, whoever forwarded it (debugpages shows it no technical page)
                 request.META[DROPPED] = ",".join(dropped)
         return self.get_response(request)
+
+
+def client_address(request: HttpRequest | Request) -> str:
+    """The caller's address: the peer address, or from a TRUSTED_PROXIES peer with
+    TRUSTED_PROXY_COUNT = N the N-th X-Forwarded-For entry from the right."""
+    proxies, count = configured()
+    meta = request.META
+    return address_of(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR"), proxies=proxies, count=count)

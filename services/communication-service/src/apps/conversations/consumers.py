@@ -49,7 +49,7 @@ from hdms_platform import audit, errors
 from hdms_platform.auth.access import AccessUnavailable, ticket_access_async
 from hdms_platform.auth.tokens import user_from_token
 from hdms_platform.events.contracts import presence_message, ticket_group, visible_audiences
-from hdms_platform.web.proxies import client_address
+from hdms_platform.web.proxies import address_of
 from hdms_platform.web.proxies import configured as configured_proxies
 
 from . import selectors, services
@@ -224,7 +224,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
                 target=("ticket", self.ticket_id),
                 outcome=audit.DENIED,
                 details={"close_code": code},
-                address=client_address(str(peer), forwarded, proxies=proxies, count=count),
+                address=address_of(str(peer), forwarded, proxies=proxies, count=count),
             )
         except Exception as exc:  # noqa: BLE001 - the refusal stands even if the database is down
             logger.warning("socket denial not audited: %s: %s", type(exc).__name__, exc)

@@ -10,8 +10,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hdms_platform.web.api import Conflict, Pagination, PayloadTooLarge
+from hdms_platform import errors
 from hdms_platform.web.idempotency import IDEMPOTENCY_KEY, idempotent
+from hdms_platform.web.pagination import Pagination
 from hdms_platform.web.parsers import MultiPartUploadParser
 
 from . import selectors, services
@@ -58,7 +59,7 @@ class AttachmentListCreateApi(APIView):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             if length > settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD:
                 services.refused_upload(user=request.user, ticket_id="", reason="too large", size=length)
-                raise PayloadTooLarge(f"The upload is {length} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
+                raise errors.TooLarge(f"The upload is {length} bytes; the limit is {settings.ATTACHMENT_MAX_BYTES}.")
 
     @extend_schema(
         request={"multipart/form-data": AttachmentUploadInput},
@@ -110,7 +111,9 @@ class AttachmentDownloadApi(APIView):
     def get(self, request, attachment_id):
         attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
         if attachment.status != Attachment.Status.READY:
-            raise Conflict(f"The attachment is {attachment.status}; only ready attachments can be downloaded.", code="not_ready")
+            raise errors.Conflict(
+                f"The attachment is {attachment.status}; only ready attachments can be downloaded.", code="not_ready"
+            )
         services.attachment_downloaded(user=request.user, attachment=attachment)
         return _download(attachment.storage_key, attachment.filename, attachment.mime)
 
@@ -125,6 +128,6 @@ class AttachmentThumbnailApi(APIView):
         attachment = selectors.attachment_get(user=request.user, attachment_id=attachment_id)
         key = attachment.metadata.get("thumbnail_key")
         if attachment.status != Attachment.Status.READY or not key:
-            raise Conflict("This attachment has no thumbnail.", code="no_thumbnail")
+            raise errors.Conflict("This attachment has no thumbnail.", code="no_thumbnail")
         services.attachment_downloaded(user=request.user, attachment=attachment, part="thumbnail")
         return _download(key, f"thumbnail-{attachment.filename.rsplit('.', 1)[0]}.png", "image/png")

@@ -10,9 +10,9 @@ from rest_framework.views import APIView
 
 from hdms_platform.cache.aside import get_or_load
 from hdms_platform.conf.ttl import TTL
-from hdms_platform.web.api import Pagination
 from hdms_platform.web.fastpath import FromMemory
 from hdms_platform.web.idempotency import IDEMPOTENCY_KEY, idempotent
+from hdms_platform.web.pagination import Pagination
 
 from . import caching, selectors, services
 from .models import Ticket

@@ -6,14 +6,16 @@ import json
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hdms_platform import errors
 from hdms_platform.auth import ratelimit
 from hdms_platform.auth.tokens import ROLES, IsAdmin
-from hdms_platform.web.api import Pagination, client_address
+from hdms_platform.web.pagination import Pagination
+from hdms_platform.web.proxies import client_address
 
 from . import selectors, services
 
@@ -83,7 +85,7 @@ class RegisterApi(PublicApi):
         limit = ratelimit.Limit("register-address", settings.LOGIN_MAX_ATTEMPTS_PER_ADDRESS, settings.LOGIN_RATE_WINDOW_SECONDS)
         address = client_address(request)
         if ratelimit.over(limit, address):
-            raise exceptions.Throttled(wait=limit.retry_after(), detail="Too many registrations from this address.")
+            raise errors.RateLimited("Too many registrations from this address.", retry_after=limit.retry_after())
         services.user_register(**data.validated_data)
         # The same answer whether or not the address already had an account (no enumeration).
         return Response(

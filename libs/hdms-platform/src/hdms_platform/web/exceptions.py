@@ -1,7 +1,10 @@
-"""One error model for every service.
+"""One error model for every service: the one mapping from what is raised to the JSON error body.
 
 Every 4xx/5xx body: {"error": {"code": "...", "message": "...", "fields": {"name": ["..."]}}}
-`fields` is present when specific inputs were wrong, naming each one.
+`fields` is present when specific inputs were wrong, naming each one. Services raise
+`hdms_platform.errors` (never DRF's exceptions); DRF's own (validation, authentication, throttling),
+Django's (404, body too big, permission) and the database's (unavailable, budget spent, connection
+lost mid-request) are mapped here too.
 """
 
 from __future__ import annotations
@@ -23,29 +26,13 @@ from django.db import (
 )
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from hdms_platform import errors
 from hdms_platform.db.budget import DatabaseBudgetExceeded
-from hdms_platform.web.proxies import client_address as proxies_client_address
-from hdms_platform.web.proxies import configured as configured_proxies
 
 logger = logging.getLogger("hdms.api")
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the resource's current state."
-    default_code = "conflict"
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "A dependency is unavailable; try again shortly."
-    default_code = "unavailable"
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -113,22 +100,28 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+        exc = _as_drf(errors.TooLarge(f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."), context)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DatabaseBudgetExceeded):
         logger.warning("database budget spent: %s", exc)
-        exc = ServiceUnavailable(
-            f"The database did not answer within {settings.DB_REQUEST_BUDGET_SECONDS:g} s; try again shortly."
+        exc = _as_drf(
+            errors.Unavailable(
+                f"The database did not answer within {settings.DB_REQUEST_BUDGET_SECONDS:g} s; try again shortly."
+            ),
+            context,
         )
     elif isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
-        exc = ServiceUnavailable("The database is unavailable; try again shortly.")
+        exc = _as_drf(errors.Unavailable("The database is unavailable; try again shortly."), context)
     elif isinstance(exc, DatabaseError) and not isinstance(exc, CODE_OR_DATA_ERRORS) and _connection_lost():
         # e.g. PostgreSQL shut down during COMMIT (psycopg: "received 2 results from command
         # 'COMMIT'"): the write may or may not have landed, and the client must be told so.
         logger.warning("database connection lost mid-request: %s", exc)
-        exc = ServiceUnavailable("The database connection was lost; the outcome of this request is unknown. Check, then retry.")
+        exc = _as_drf(
+            errors.Unavailable("The database connection was lost; the outcome of this request is unknown. Check, then retry."),
+            context,
+        )
     elif isinstance(exc, DatabaseError):
         logger.exception("database error")
         return Response(error_body("server_error", "Internal error."), status=500)
@@ -168,40 +161,3 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Json
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return json_error(403, "permission_denied", "Permission denied.")
-
-
-class Pagination(PageNumberPagination):
-    """Page-number pagination with a total (`count`) and a capped, client-chosen page size."""
-
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
-
-def client_address(request: HttpRequest | Request) -> str:
-    """The caller's address: the peer address, or from a TRUSTED_PROXIES peer with
-    TRUSTED_PROXY_COUNT = N the N-th X-Forwarded-For entry from the right (proxies.py)."""
-    proxies, count = configured_proxies()
-    meta = request.META
-    return proxies_client_address(meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR"), proxies=proxies, count=count)
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "too_large"
-
-
-class NoStoreMiddleware:
-    """Answers that depend on who asks (a bearer token) or that hand out credentials (the sign-in,
-    refresh and register endpoints) are never kept by a browser or a shared cache:
-    `Cache-Control: no-store`, unless the view said otherwise."""
-
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        response = self.get_response(request)
-        if ("HTTP_AUTHORIZATION" in request.META or request.path.startswith("/api/v1/auth/")) and "Cache-Control" not in response:
-            response["Cache-Control"] = "no-store"
-        return response
