@@ -84,7 +84,9 @@ async def test_agent_receives_events_including_staff_only_once_each():
 
 async def test_customer_never_receives_staff_only_events():
     ticket_id, customer = uuid.uuid4(), uuid.uuid4()
-    await cache.aset(f"access:ticket:{customer}:{ticket_id}", True, 60)  # ticket-service said yes (see hdms_platform.auth.access)
+    await cache.aset(
+        f"access:ticket:{customer}:{ticket_id}", True, 60
+    )  # ticket-service said yes (see hdms_platform.peers.ticket)
     ws = communicator(ticket_id, make_access_token(user_id=customer, roles=("customer",)))
     assert (await ws.connect())[0]
     await ingest(event(ticket_id, audience="staff"))

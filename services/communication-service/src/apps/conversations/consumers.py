@@ -46,9 +46,10 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from hdms_platform import audit, errors
-from hdms_platform.auth.access import AccessUnavailable, ticket_access_async
 from hdms_platform.auth.tokens import user_from_token
 from hdms_platform.events.contracts import presence_message, ticket_group, visible_audiences
+from hdms_platform.peers.http import PeerUnavailable
+from hdms_platform.peers.ticket import ticket_access_async
 from hdms_platform.web.proxies import address_of
 from hdms_platform.web.proxies import configured as configured_proxies
 
@@ -179,7 +180,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             allowed = await ticket_access_async(user=self.user, ticket_id=self.ticket_id)
         except errors.NotAuthenticated:
             return await self._refuse(CLOSE_UNAUTHENTICATED)
-        except AccessUnavailable:
+        except PeerUnavailable:
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         if not allowed:
             return await self._refuse(CLOSE_FORBIDDEN)
@@ -270,7 +271,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         except errors.NotAuthenticated:
             await self._audit_denied(CLOSE_UNAUTHENTICATED)
             return await self.close(code=CLOSE_UNAUTHENTICATED)
-        except AccessUnavailable:
+        except PeerUnavailable:
             return await self.close(code=CLOSE_TRY_AGAIN_LATER)
         if not allowed:
             await self._audit_denied(CLOSE_FORBIDDEN)

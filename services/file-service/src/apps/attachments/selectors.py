@@ -7,8 +7,9 @@ import uuid
 from django.db.models import QuerySet
 
 from hdms_platform import errors
-from hdms_platform.auth.access import AccessUnavailable, ticket_access
 from hdms_platform.auth.tokens import TokenUser
+from hdms_platform.peers.http import PeerUnavailable
+from hdms_platform.peers.ticket import ticket_access
 
 from .models import Attachment
 
@@ -17,7 +18,7 @@ def require_ticket_access(*, user: TokenUser, ticket_id: uuid.UUID) -> None:
     """404 when the user may not see the ticket (as ticket-service answers), 503 when it cannot say."""
     try:
         allowed = ticket_access(user=user, ticket_id=ticket_id)
-    except AccessUnavailable:
+    except PeerUnavailable:
         raise errors.Unavailable("Ticket access cannot be checked right now; try again shortly.") from None
     if not allowed:
         raise errors.NotFound("No such ticket.")

@@ -8,13 +8,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hdms_platform.cache.aside import get_or_load
-from hdms_platform.conf.ttl import TTL
 from hdms_platform.web.fastpath import FromMemory
 from hdms_platform.web.idempotency import IDEMPOTENCY_KEY, idempotent
 from hdms_platform.web.pagination import Pagination
 
-from . import caching, selectors, services
+from . import selectors, services
 from .models import Ticket
 from .representations import TicketOutput, serialize_ticket
 
@@ -89,15 +87,10 @@ class TicketListCreateApi(APIView):
         filters = self.TicketListFilters(data=request.query_params, context={"request": request})
         filters.is_valid(raise_exception=True)
         values = {k: (sorted(v) if isinstance(v, set) else v) for k, v in filters.validated_data.items()}
-        page_key = [request.get_host(), request.query_params.get("page", "1"), request.query_params.get("page_size", "")]
-        # What is cached is this HTTP page (its links name the host and page), so the view caches it.
-        scope = selectors.access_scope(request.user).get("requester_id", "staff")
-        body = get_or_load(
-            caching.list_key(scope=scope, filters=values, page_key=str(page_key)),
-            ttl=TTL.SHORT,
-            load=lambda: _paginate(request, self, selectors.ticket_queryset(user=request.user, filters=values), TicketOutput),
-            name="ticket_list",
-            copies=caching.list_copies(),
+        # The cached page is this HTTP page: its links name the host, the page and its size.
+        page = [request.get_host(), request.query_params.get("page", "1"), request.query_params.get("page_size", "")]
+        body = selectors.ticket_page(
+            user=request.user, filters=values, page=page, render=lambda tickets: _paginate(request, self, tickets, TicketOutput)
         )
         return Response(body)
 

@@ -8,6 +8,7 @@ ask `GET /api/v1/tickets/<id>/` with the user's own token) and to cached rows al
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
@@ -93,6 +94,19 @@ def ticket_queryset(*, user: TokenUser, filters: dict) -> QuerySet[Ticket]:
         tickets = tickets.annotate(priority_rank=rank)
         ordering = ordering.replace("priority", "priority_rank")
     return tickets.order_by(ordering, "-number")
+
+
+def ticket_page(*, user: TokenUser, filters: dict, page: list[str], render: Callable[[QuerySet[Ticket]], dict]) -> dict:
+    """One list page, cache-aside, keyed by the caller's access scope, the filters and `page` (what
+    else the rendered page depends on); on a miss `render` paginates the visible tickets."""
+    scope = access_scope(user).get("requester_id", "staff")
+    return get_or_load(
+        caching.list_key(scope=scope, filters=filters, page_key=str(page)),
+        ttl=TTL.SHORT,
+        load=lambda: render(ticket_queryset(user=user, filters=filters)),
+        name="ticket_list",
+        copies=caching.list_copies(),
+    )
 
 
 def comment_list(*, user: TokenUser, ticket_id: uuid.UUID) -> QuerySet[Comment]:

@@ -1,10 +1,10 @@
-"""May this user see this ticket? ticket-service's access rule, asked with the user's own token.
+"""The ticket-service client: may this user see this ticket? Its access rule, asked with the user's own token.
 
 communication-service (sockets) and file-service (uploads, downloads) never re-implement the
 rule: they ask `GET /api/v1/tickets/<id>/` as the user and trust its 200 / 404. Agents and admins
 see every ticket by that same rule, so they are not asked about. A "yes" is cached briefly per
 (user, ticket); a "no" is not, so a ticket created a moment ago is never refused from the cache.
-When ticket-service cannot answer, callers get AccessUnavailable and answer 503 / close 1013,
+When ticket-service cannot answer, callers get PeerUnavailable and answer 503 / close 1013,
 never a guess.
 """
 
@@ -12,34 +12,23 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from hdms_platform import errors
 from hdms_platform.auth.tokens import TokenUser
 from hdms_platform.cache.aside import count
 from hdms_platform.conf.ttl import TTL
-from hdms_platform.observability.logging import current_request_id
-
-TIMEOUT = httpx.Timeout(2.0, connect=1.0)
-
-
-class AccessUnavailable(errors.Unavailable):
-    """ticket-service did not give an answer (down, timing out, or failing)."""
+from hdms_platform.peers import http
+from hdms_platform.peers.http import PeerUnavailable
 
 
 def _key(user: TokenUser, ticket_id: uuid.UUID | str) -> str:
     return f"access:ticket:{user.id}:{ticket_id}"
 
 
-def _request(user: TokenUser, ticket_id: uuid.UUID | str) -> tuple[str, dict[str, str]]:
-    headers = {"Authorization": f"Bearer {user.token}"}
-    request_id = current_request_id()
-    if request_id:
-        headers["X-Request-ID"] = request_id  # the caller's request id, so one id finds both services' lines
+def _url(ticket_id: uuid.UUID | str) -> str:
     # Set by the services that ask (communication, file); ticket-service answers, it never asks.
-    return f"{settings.TICKET_SERVICE_URL}/api/v1/tickets/{ticket_id}/", headers  # type: ignore[misc]
+    return f"{settings.TICKET_SERVICE_URL}/api/v1/tickets/{ticket_id}/"  # type: ignore[misc]
 
 
 def _decide(status: int) -> bool:
@@ -47,7 +36,7 @@ def _decide(status: int) -> bool:
         return True
     if status in (401, 403, 404):
         return False
-    raise AccessUnavailable(f"ticket-service answered {status}")
+    raise PeerUnavailable(f"ticket-service answered {status}")
 
 
 def ticket_access(*, user: TokenUser, ticket_id: uuid.UUID | str) -> bool:
@@ -57,11 +46,7 @@ def ticket_access(*, user: TokenUser, ticket_id: uuid.UUID | str) -> bool:
         count("ticket_access", hit=True)
         return True
     count("ticket_access", hit=False)
-    url, headers = _request(user, ticket_id)
-    try:
-        response = httpx.get(url, headers=headers, timeout=TIMEOUT)
-    except httpx.HTTPError as exc:
-        raise AccessUnavailable(f"ticket-service unreachable: {exc}") from exc
+    response = http.get(_url(ticket_id), token=user.token)
     allowed = _decide(response.status_code)
     if allowed:
         cache.set(_key(user, ticket_id), True, timeout=int(TTL.SHORT))
@@ -75,12 +60,7 @@ async def ticket_access_async(*, user: TokenUser, ticket_id: uuid.UUID | str) ->
         count("ticket_access", hit=True)
         return True
     count("ticket_access", hit=False)
-    url, headers = _request(user, ticket_id)
-    try:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-            response = await client.get(url, headers=headers)
-    except httpx.HTTPError as exc:
-        raise AccessUnavailable(f"ticket-service unreachable: {exc}") from exc
+    response = await http.aget(_url(ticket_id), token=user.token)
     allowed = _decide(response.status_code)
     if allowed:
         await cache.aset(_key(user, ticket_id), True, timeout=int(TTL.SHORT))
