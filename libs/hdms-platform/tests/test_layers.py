@@ -102,7 +102,7 @@ MAY_IMPORT = {
     "observability": {"conf"},
     "cache": {"conf", "observability"},
     "db": {"conf", "models", "observability"},
-    "events": {"conf", "observability"},
+    "events": {"conf", "errors", "observability"},
     "auth": {"conf", "errors", "models", "cache", "observability"},
     "web": {"conf", "errors", "models", "auth", "cache", "db", "observability"},
     "celery": {"conf", "db", "events", "observability"},

@@ -268,7 +268,7 @@ async def test_a_live_event_is_sent_from_the_channel_layer_without_a_dispatch(mo
 async def test_a_send_that_had_to_wait_is_finished_in_order_and_its_failure_is_kept():
     """deliver_now's back-pressure path: a send begun outside a task that suspended (the socket's
     buffer was full) is run to its end by _finish once what it waits on is done."""
-    from apps.conversations.consumers import _finish
+    from hdms_platform.events.consumer import _finish
 
     loop = asyncio.get_running_loop()
     writable, steps = loop.create_future(), []

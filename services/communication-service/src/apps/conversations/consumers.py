@@ -1,4 +1,6 @@
-"""WebSocket consumers: thin. Authorise in connect, join the ticket's group, forward events.
+"""The ticket socket: authorise in connect, join the ticket's group, replay, presence, re-authentication.
+The live stream itself (one loop per source, the fast send, order, 1013 on a channel-layer failure)
+is hdms_platform.events.consumer's.
 
 The access token travels in the Sec-WebSocket-Protocol header (`hdms`, `access_token.<jwt>`),
 never in the URL, so it does not end up in access logs. A reconnecting client adds
@@ -29,24 +31,16 @@ and the replay (from PostgreSQL) fills what it missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
-from collections import OrderedDict
-from functools import partial
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
-from redis.exceptions import RedisError
 
 from hdms_platform import audit, errors
 from hdms_platform.auth.tokens import user_from_token
+from hdms_platform.events.consumer import CHANNEL_LAYER_ERRORS, CLOSE_TRY_AGAIN_LATER, LiveEventConsumer
 from hdms_platform.events.contracts import presence_message, ticket_group, visible_audiences
 from hdms_platform.peers.http import PeerUnavailable
 from hdms_platform.peers.ticket import ticket_access_async
@@ -61,109 +55,12 @@ CLOSE_UNAUTHENTICATED = errors.close_code(errors.NotAuthenticated())
 CLOSE_FORBIDDEN = errors.close_code(errors.Forbidden())
 CLOSE_TOO_MANY_MESSAGES = 4429
 CLOSE_TOO_MANY_SOCKETS = 4429  # the same "too many" (HTTP's 429): past WEBSOCKET_MAX_PER_USER open sockets
-CLOSE_TRY_AGAIN_LATER = errors.close_code(errors.Unavailable())
 PRESENCE_STATES = ("viewing", "replying")
-# Group messages handled without touching the database (see TicketConsumer.dispatch)
-NO_DATABASE_MESSAGES = frozenset({"ticket.event", "presence.changed"})
-# Redis failing (refused, reset, timed out) — not any OSError: a client that vanished is not news
-CHANNEL_LAYER_ERRORS = (RedisError, ConnectionError, TimeoutError)
 
 logger = logging.getLogger("hdms.sockets")
 
 
-class TicketConsumer(AsyncJsonWebsocketConsumer):
-    last_seq: int  # the last stored event sent (connect sets it)
-
-    async def __call__(self, scope, receive, send):
-        """Tell the client when the channel layer fails under an open socket (a close frame with
-        1013, not a dropped connection), so it knows to reconnect and replay."""
-        try:
-            await self._serve(scope, receive, send)
-        except CHANNEL_LAYER_ERRORS as exc:
-            logger.warning("channel layer failed under an open socket: %s: %s", type(exc).__name__, exc)
-            with contextlib.suppress(Exception):  # the client may already be gone
-                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "live updates interrupted"})
-
-    async def _serve(self, scope, receive, send):
-        """channels' AsyncConsumer.__call__, with one loop per source instead of its
-        await_many_dispatch, which creates a task and an asyncio.wait per message: per socket per
-        event at fan-out (docs/performance-profiles.md). Messages are still dispatched one at a
-        time, in arrival order per source (the lock): a replay and a live event never interleave."""
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.base_send = send
-        self.one_at_a_time = asyncio.Lock()
-        self.sending = None  # a live event's send that had to wait for the socket (deliver_now)
-
-        async def pump(source):
-            while True:
-                message = await source()
-                async with self.one_at_a_time:
-                    if self.sending is not None:  # finish it first (and raise what it raised)
-                        sending, self.sending = self.sending, None
-                        await sending
-                    await self.dispatch(message)
-
-        pumps = [
-            asyncio.ensure_future(pump(receive)),
-            asyncio.ensure_future(pump(partial(self.channel_layer.receive, self.channel_name))),
-        ]
-        listen = getattr(self.channel_layer, "listen", None)  # hdms_platform.events.channel_layer's
-        if listen is not None:
-            listen(self.channel_name, self.deliver_now)
-        try:
-            done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-        except StopConsumer:
-            pass
-        finally:
-            if listen is not None:
-                self.channel_layer.unlisten(self.channel_name)
-            if self.sending is not None:
-                pumps.append(self.sending)
-            for task in pumps:
-                task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-
-    def deliver_now(self, message) -> bool:
-        """A live ticket event, sent from the channel layer's receive loop as it arrives (the
-        layer's `listen`): no task step, queue hand-off or dispatch per socket. Declined (False:
-        it goes through receive() and dispatch as before) while this consumer is busy — connecting,
-        replaying, handling anything — or an earlier send is still waiting, so the order holds.
-        Same checks as ticket_event. A send the socket cannot take yet (uvicorn's back-pressure)
-        finishes in a task the next dispatch awaits first; a send that fails is declined, and
-        dispatch then meets the same failure in the consumer's own task."""
-        if message.get("type") != "ticket.event" or self.one_at_a_time.locked() or self.sending is not None:
-            return False
-        event = message["event"]
-        seq = event.get("seq")
-        if not self._visible(event) or (seq is not None and seq <= self.last_seq):
-            return True
-        send = self.base_send({"type": "websocket.send", "text": encoded(event)})
-        try:
-            waiting = send.send(None)
-        except StopIteration:
-            waiting = None
-        except Exception:  # noqa: BLE001 - declined: dispatch meets it again, where it ends the consumer
-            return False
-        else:
-            self.sending = asyncio.ensure_future(_finish(send, waiting))
-        if seq is not None:
-            self.last_seq = seq
-        return True
-
-    async def dispatch(self, message):
-        """Channels closes stale database connections before every message it dispatches: a hop
-        to the one shared sync thread per socket per event, where 1,000 subscribers' deliveries
-        queued one behind the other (27% of a worker's CPU and most of the fan-out latency in the
-        bench profile, docs/performance-profiles.md). Group messages never touch the database, so
-        they skip it; everything else (connect, client messages, disconnect) keeps it."""
-        if message["type"] in NO_DATABASE_MESSAGES:
-            return await getattr(self, get_handler_name(message))(message)
-        return await super().dispatch(message)
-
+class TicketConsumer(LiveEventConsumer):
     async def connect(self):
         self.group = None
         self.counted = False  # this socket is in its user's count (services.socket_opened)
@@ -240,16 +137,8 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
     async def _replay(self, after: int):
         missed = await database_sync_to_async(selectors.events_since)(ticket_id=self.ticket_id, after_seq=after, user=self.user)
         for event in missed:
-            await self._send_event(event)
+            await self.send_event(event)
         await self.send_json({"type": "replay.done", "last_event_id": self.last_seq or after, "replayed": len(missed)})
-
-    async def _send_event(self, event: dict):
-        seq = event.get("seq")  # stored events carry one; probes (verify.ping) do not
-        if seq is not None:
-            if seq <= self.last_seq:
-                return  # already sent (replayed, or a redelivered broadcast)
-            self.last_seq = seq
-        await self.send(text_data=encoded(event))
 
     def _expire_with_token(self) -> None:
         if self.expiry:
@@ -338,54 +227,14 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_send(self.group, presence_message(presence))
 
     async def ticket_event(self, message):
-        if self._visible(message["event"]):
-            await self._send_event(message["event"])
-
-    def _visible(self, event: dict) -> bool:
-        return event.get("audience", "everyone") in visible_audiences(is_staff=self.user.is_staff_member)
+        if self.visible(message["event"]):
+            await self.send_event(message["event"])
 
     async def presence_changed(self, message):
         await self.send_json(presence_for(self.user, message["event"]))
 
-
-async def _finish(coroutine, waiting) -> None:
-    """Run a started coroutine to its end: `waiting` is what it last yielded (a future it waits on,
-    or None for a bare yield). What a Task does, for a coroutine begun outside one
-    (TicketConsumer.deliver_now); the coroutine reads its future's outcome itself on resuming."""
-    loop = asyncio.get_running_loop()
-    while True:
-        resume = loop.create_future()
-        if waiting is None:
-            loop.call_soon(resume.set_result, None)
-        else:
-            waiting.add_done_callback(lambda _, resume=resume: resume.done() or resume.set_result(None))
-        try:
-            await resume
-        except asyncio.CancelledError:
-            coroutine.close()
-            raise
-        try:
-            waiting = coroutine.send(None)
-        except StopIteration:
-            return
-
-
-_recent_texts: OrderedDict[tuple, str] = OrderedDict()  # (event id, seq) -> JSON, the last 64 events
-
-
-def encoded(event: dict) -> str:
-    """An event's JSON, encoded once per process however many sockets it goes to (every socket of
-    a ticket sends the same text; encoding it per socket was a tenth of a worker's fan-out time).
-    Keyed by id and sequence number: one stored event, one text."""
-    key = (event.get("id"), event.get("seq"))
-    text = _recent_texts.get(key)
-    if text is None:
-        text = json.dumps(event)
-        if key[0] is not None:
-            _recent_texts[key] = text
-            if len(_recent_texts) > 64:
-                _recent_texts.popitem(last=False)
-    return text
+    def visible(self, event: dict) -> bool:
+        return event.get("audience", "everyone") in visible_audiences(is_staff=self.user.is_staff_member)
 
 
 def presence_for(user, presence: dict) -> dict:
