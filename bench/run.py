@@ -680,7 +680,7 @@ class Bench:
         """A plain Celery client on the bench stack's broker role (JSON, the role's key prefix)."""
         from celery import Celery
 
-        from hdms_platform.conf.builders import REDIS_KEY_PREFIX  # after HDMS_ENV_FILE names the bench stack
+        from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX  # after HDMS_ENV_FILE names the bench stack
 
         broker = f"redis://hdms-broker:{self.values['REDIS_BROKER_PASSWORD']}@127.0.0.1:{self.values['REDIS_PORT']}/2"
         app = Celery("bench", broker=broker, backend=broker)
@@ -720,7 +720,7 @@ class Bench:
         broker's unacknowledged set are both empty (polled every 5 ms)."""
         import redis
 
-        from hdms_platform.conf.builders import REDIS_KEY_PREFIX
+        from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX
 
         tasks = 200 if self.args.smoke else 3000
         variants = [

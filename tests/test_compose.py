@@ -196,7 +196,7 @@ CONTAINER_SERVICE = {
 
 
 def test_each_container_holds_only_its_own_secrets(base, prod):
-    from hdms_platform.conf.builders import SECRET_VARIABLES, service_secrets
+    from hdms_platform.conf.catalogue import SECRET_VARIABLES, service_secrets
 
     for name, service in CONTAINER_SERVICE.items():
         assert "env_file" not in base["services"][name], name  # no shared file with every secret
@@ -209,7 +209,7 @@ def test_each_container_holds_only_its_own_secrets(base, prod):
 
 
 def test_the_beat_container_holds_the_broker_password_and_no_other_secret(base, prod):
-    from hdms_platform.conf.builders import SECRET_VARIABLES
+    from hdms_platform.conf.catalogue import SECRET_VARIABLES
 
     env = {**base["services"]["beat"]["environment"], **prod["services"]["beat"]["environment"]}
     assert {key for key, value in env.items() if key in SECRET_VARIABLES and value} == {"REDIS_BROKER_PASSWORD"}

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import redis
 
-from hdms_platform.conf.builders import REDIS_DB
+from hdms_platform.conf.catalogue import REDIS_DB
 from hdms_tools.stack import RUN_AS_DEFAULT
 
 from .conftest import db_connect

@@ -16,8 +16,7 @@ import time
 import redis
 
 from hdms_platform.celery.app import INGEST_EVENT_TASK
-from hdms_platform.conf.builders import REDIS_KEY_PREFIX
-from hdms_platform.conf.catalogue import task_queue
+from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX, task_queue
 from hdms_tools.stack import REPO
 
 from .conftest import PY, db_connect

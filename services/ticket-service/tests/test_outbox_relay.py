@@ -44,7 +44,7 @@ def test_a_failed_publish_keeps_the_event_and_everything_after_it(actors, ticket
 def test_the_publisher_puts_a_real_task_on_communication_services_queue(actors, ticket):
     import redis
 
-    from hdms_platform.conf.builders import REDIS_KEY_PREFIX
+    from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)  # the broker role's own ACL user, db 2
     name = REDIS_KEY_PREFIX["broker"] + task_queue("communication")  # kombu's global_keyprefix

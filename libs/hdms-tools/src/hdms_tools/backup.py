@@ -41,7 +41,7 @@ from pathlib import Path
 
 import redis
 
-from hdms_platform.conf.builders import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE
+from hdms_platform.conf.catalogue import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE
 
 from . import supervise
 from .stack import REPO, SERVICES, Config, NativeStack, StackError, cli, find_postgres_bindir, give_to, run_as_user, say

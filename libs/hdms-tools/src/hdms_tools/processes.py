@@ -16,8 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from hdms_platform.conf.builders import SECRET_VARIABLES, service_secrets
-from hdms_platform.conf.catalogue import SERVICES, task_queue
+from hdms_platform.conf.catalogue import SECRET_VARIABLES, SERVICES, service_secrets, task_queue
 from hdms_platform.conf.trusted_proxies import TrustedProxies
 
 from . import observe, supervise

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
-from hdms_platform.conf.builders import REDIS_KEY_PREFIX, SERVICES, pgbouncer_address, redis_urls
+from hdms_platform.conf.builders import pgbouncer_address, redis_urls
+from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX, SERVICES
 from hdms_platform.conf.env import env
 
 EXIT = {"config": 2, "db": 10, "cache": 11, "broker": 12, "channels": 13, "health": 14}

@@ -21,13 +21,12 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hdms_platform.conf.catalogue import SERVICES, check, default_port, port_variable
+from hdms_platform.conf.catalogue import REDIS_DB, REDIS_KEY_PREFIX, REDIS_URL_VARIABLE, check, default_port, port_variable
 from hdms_platform.conf.env import Env
 from hdms_platform.conf.env import env as default_env
 from hdms_platform.conf.trusted_proxies import TrustedProxies
 from hdms_platform.conf.ttl import TTL
 
-REDIS_DB = {"cache": 0, "channels": 1, "broker": 2}
 HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 INSTALLED_APPS = [
@@ -49,20 +48,6 @@ OUTBOX_PURGE = "hdms_platform.outbox.services.outbox_events_purge"
 OUTBOX_LAG = "hdms_platform.outbox.relay.lag"  # readiness' lag probe for a service with an outbox
 
 
-# Which Redis roles each service uses: its settings declare these, and only these roles' passwords
-# are handed to its processes (see service_secrets).
-SERVICE_REDIS_ROLES = {
-    "user": ("cache", "broker"),  # broker: its worker takes the scheduled retention task
-    "ticket": ("cache", "broker"),
-    "communication": ("cache", "channels", "broker"),
-    "file": ("cache", "broker"),
-}
-REDIS_URL_VARIABLE = {"cache": "REDIS_CACHE_URL", "channels": "CHANNEL_LAYER_URL", "broker": "CELERY_BROKER_URL"}
-# Each role has its own Redis ACL user, allowed only keys (and pub/sub channels) under its prefix
-# and no dangerous commands (config/redis/acl.py writes the rules).
-REDIS_KEY_PREFIX = {"cache": "cache:", "channels": "channels:", "broker": "broker:"}
-
-
 def redis_url(role: str, env: Env = default_env) -> str:
     """One role's URL: its own variable if set (another server, its own credentials), else the
     shared server with the role's ACL user (`hdms-<role>`, REDIS_<ROLE>_PASSWORD) and db number."""
@@ -78,31 +63,6 @@ def redis_url(role: str, env: Env = default_env) -> str:
 def redis_urls(env: Env = default_env) -> dict[str, str]:
     """Every role's URL (tooling that checks all three; a service asks only for its own)."""
     return {role: redis_url(role, env) for role in REDIS_DB}
-
-
-SECRET_VARIABLES = (
-    "DJANGO_SECRET_KEY",
-    "POSTGRES_PASSWORD",
-    "PGBOUNCER_ADMIN_PASSWORD",
-    "PGBOUNCER_STATS_PASSWORD",
-    "JWT_PRIVATE_KEY",
-    "JWT_PRIVATE_KEY_FILE",
-    *(f"{s.upper()}_DB_PASSWORD" for s in SERVICES),
-    *(f"REDIS_{role.upper()}_PASSWORD" for role in ("admin", "metrics", *REDIS_DB)),
-)
-
-
-def service_secrets(service: str) -> set[str]:
-    """The secrets one service's processes (web, workers, relay) need. Everything else in
-    SECRET_VARIABLES is withheld from them: another service's database password, the Redis admin
-    and other roles' passwords, PgBouncer's admin, and the token-signing private key (user-service
-    only; the others verify with the public key)."""
-    check(service)
-    own = {"DJANGO_SECRET_KEY", f"{service.upper()}_DB_PASSWORD"}
-    own |= {f"REDIS_{role.upper()}_PASSWORD" for role in SERVICE_REDIS_ROLES[service]}
-    if service == "user":
-        own |= {"JWT_PRIVATE_KEY", "JWT_PRIVATE_KEY_FILE"}
-    return own
 
 
 def internal_hosts(names: list[str]) -> list[str]:

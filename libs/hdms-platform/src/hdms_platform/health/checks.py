@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils.module_loading import import_string
 
-from hdms_platform.conf.builders import REDIS_KEY_PREFIX
+from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX
 
 # Import the clients once, here, in the importing thread: concurrent first imports from the
 # check threads deadlock in importlib (redis' modules import each other).

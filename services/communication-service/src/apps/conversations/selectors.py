@@ -10,8 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from hdms_platform.auth.tokens import TokenUser
-from hdms_platform.conf.builders import REDIS_KEY_PREFIX
-from hdms_platform.conf.catalogue import task_queue
+from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX, task_queue
 from hdms_platform.events.contracts import visible_audiences
 from hdms_platform.health.checks import broker_client
 

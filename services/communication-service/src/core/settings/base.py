@@ -24,7 +24,7 @@ INSTALLED_APPS = [*platform.INSTALLED_APPS, "channels", "apps.conversations"]
 ASGI_APPLICATION = "core.asgi.application"
 CHANNEL_LAYERS = platform.channel_layers(SERVICE)
 HDMS_READINESS = ["database", "cache", "channel_layer", "lag"]  # lag: `degraded`, never `fail` (HDMS_LAG_PROBE)
-HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
+HDMS_REDIS_ROLES = catalogue.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 TICKET_SERVICE_URL = platform.ticket_service_url()
 EVENT_REPLAY_SECONDS = env.int("EVENT_REPLAY_SECONDS", 24 * 60 * 60, min_value=60)

@@ -22,7 +22,7 @@ WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.attachments"]
 HDMS_READINESS = ["database", "cache", "broker", "lag"]  # lag: `degraded`, never `fail` (HDMS_LAG_PROBE)
-HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
+HDMS_REDIS_ROLES = catalogue.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_JWT_PUBLIC_KEY = auth.public_key()
 
 MEDIA_ROOT = env.str("FILE_STORAGE_DIR", str(BASE_DIR.parents[1] / "media"))

@@ -21,7 +21,7 @@ WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "hdms_platform.outbox", "apps.tickets"]
 HDMS_READINESS = ["database", "cache", "lag"]  # lag: `degraded`, never `fail` (HDMS_LAG_PROBE)
-HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
+HDMS_REDIS_ROLES = catalogue.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_OUTBOX_PUBLISHER = "apps.tickets.events.publish"
 HDMS_LAG_PROBE = platform.OUTBOX_LAG  # readiness: `degraded` while the relay lags
 HDMS_RETENTION = [*platform.RETENTION_PURGES, platform.OUTBOX_PURGE]

@@ -23,7 +23,7 @@ WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 INSTALLED_APPS = [*platform.INSTALLED_APPS, "apps.accounts"]
 AUTH_USER_MODEL = "accounts.User"
 HDMS_READINESS = ["database", "cache"]
-HDMS_REDIS_ROLES = platform.SERVICE_REDIS_ROLES[SERVICE]
+HDMS_REDIS_ROLES = catalogue.SERVICE_REDIS_ROLES[SERVICE]
 HDMS_RETENTION = [*platform.RETENTION_PURGES, "apps.accounts.services.sessions_purge"]
 SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", 30, min_value=1)
 
