@@ -106,7 +106,7 @@ MAY_IMPORT = {
     "auth": {"conf", "errors", "models", "cache", "observability"},
     "web": {"conf", "errors", "models", "auth", "cache", "db", "observability"},
     "celery": {"conf", "db", "events", "observability"},
-    "outbox": {"conf", "celery", "db", "events", "observability"},
+    "outbox": {"conf", "celery", "db", "events", "models", "observability"},
     "health": {"conf", "observability", "outbox"},
     "peers": {"conf", "errors", "auth", "cache", "observability"},
     "audit": {"models", "observability", "web"},

@@ -85,3 +85,17 @@ class IdempotencyRecord(models.Model):
     class Meta:
         db_table = "hdms_idempotency_key"
         constraints = [models.UniqueConstraint(fields=["user_id", "key"], name="hdms_idempotency_key_once")]
+
+
+class ReceivedEvent(models.Model):
+    """One stream event one subscriber has acted on (see outbox/subscribers.py): delivery is at least
+    once, so a subscriber records the event id in the transaction of its work and skips a repeat."""
+
+    id = models.BigAutoField(primary_key=True)
+    subscriber = models.CharField(max_length=64)
+    event_id = models.UUIDField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "hdms_received_event"
+        constraints = [models.UniqueConstraint(fields=["subscriber", "event_id"], name="hdms_received_event_once")]

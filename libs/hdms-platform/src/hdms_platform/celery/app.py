@@ -19,7 +19,6 @@ from celery.exceptions import Reject
 
 from hdms_platform.conf.catalogue import task_queue
 from hdms_platform.conf.env import settings_module
-from hdms_platform.events.contracts import TicketEvent
 from hdms_platform.observability.logging import access_logger, current_request_id, request_id_var, valid_request_id
 from hdms_platform.observability.middleware import install_celery_signals
 
@@ -119,17 +118,17 @@ RESEND_EVENTS_TASK = "hdms.outbox.resend"
 
 def send(app: Celery, task: str, args: list[Any], service: str) -> None:
     """Send one task to a service's queue, once (no retry: the caller's outbox retries); raises when
-    the broker is unreachable.
+    the broker is unreachable."""
+    send_to(app, task, args, task_queue(service))
+
+
+def send_to(app: Celery, task: str, args: list[Any], queue: str) -> None:
+    """`send` to a named queue (an event subscriber's, outbox/subscribers.py).
 
     ignore_result: send_task does not read task_ignore_result, and without it Celery's Redis result
     backend subscribes for the result; after a Redis outage of over 20 s that subscriber gives up
     for good ("the Celery application must be restarted") and every later send fails."""
-    app.send_task(task, args=args, queue=task_queue(service), retry=False, ignore_result=True)
-
-
-def send_event(app: Celery, event: TicketEvent) -> None:
-    """Hand one event to communication-service's queue."""
-    send(app, INGEST_EVENT_TASK, [event], "communication")
+    app.send_task(task, args=args, queue=queue, retry=False, ignore_result=True)
 
 
 def request_resend(app: Celery, source: str, first: int, last: int) -> None:

@@ -42,8 +42,13 @@ INSTALLED_APPS = [
 ]
 
 
-# The retention purges every service runs (its audit log, its Idempotency-Keys); see retention.py.
-RETENTION_PURGES = ("hdms_platform.audit.audit_entries_purge", "hdms_platform.web.idempotency.idempotency_keys_purge")
+# The retention purges every service runs (its audit log, its Idempotency-Keys, what its event
+# subscribers received); see retention.py.
+RETENTION_PURGES = (
+    "hdms_platform.audit.audit_entries_purge",
+    "hdms_platform.web.idempotency.idempotency_keys_purge",
+    "hdms_platform.outbox.subscribers.received_events_purge",
+)
 OUTBOX_PURGE = "hdms_platform.outbox.services.outbox_events_purge"
 OUTBOX_LAG = "hdms_platform.outbox.relay.lag"  # readiness' lag probe for a service with an outbox
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hdms_platform.conf import builders as _builders  # underscored: a star import takes only these settings' names
+from hdms_platform.conf.catalogue import task_queue as _task_queue
 from hdms_platform.conf.env import env as _env
 
 # The public names (DJANGO_ALLOWED_HOSTS) plus the names and addresses other programs reach this
@@ -71,6 +72,9 @@ READINESS_LAG_SECONDS = _env.int("READINESS_LAG_SECONDS", 60, min_value=1)
 DB_REQUEST_BUDGET_SECONDS = _env.float("DB_REQUEST_BUDGET_SECONDS", 2.0, min_value=0.1, max_value=60)
 RETENTION_BATCH_SIZE = _env.int("RETENTION_BATCH_SIZE", 1000, min_value=10, max_value=100_000)
 OUTBOX_RETENTION_HOURS = _env.int("OUTBOX_RETENTION_HOURS", 72, min_value=1)
+# Who the relays hand each stream event to (outbox/subscribers.py says how to add one): a Celery task
+# on its own queue. `sockets`: communication-service's events worker (celery.app.INGEST_EVENT_TASK).
+HDMS_EVENT_SUBSCRIBERS = [{"name": "sockets", "task": "hdms.communication.ingest_event", "queue": _task_queue("communication")}]
 STATIC_URL = "/static/"
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hdms_platform.celery.app import send_event
 from hdms_platform.events.contracts import TicketEvent
+from hdms_platform.outbox.subscribers import deliver
 
 from .services import enqueue_processing
 
@@ -14,4 +14,4 @@ def publish(event: TicketEvent) -> None:
     if event["type"] == "attachment.uploaded":  # work for our own worker, not news for the sockets
         enqueue_processing(event["data"]["attachment_id"])
     else:
-        send_event(app, event)
+        deliver(app, event)  # to every subscriber of the event stream

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hdms_platform.celery.app import send_event
 from hdms_platform.events.contracts import TicketEvent
+from hdms_platform.outbox.subscribers import deliver
 
 from . import caching
 
@@ -12,4 +12,4 @@ def publish(event: TicketEvent) -> None:
     from core.celery import app
 
     caching.invalidate_strictly(event["ticket_id"])
-    send_event(app, event)
+    deliver(app, event)  # to every subscriber of the event stream
