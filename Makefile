@@ -83,7 +83,7 @@ images:
 
 
 bench: deps
-	@$(PY) bench/run.py
+	@$(PY) -m bench.run
 
 bench-pgbench: deps
 	@$(PY) bench/pgbench_pooling.py

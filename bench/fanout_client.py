@@ -1,6 +1,6 @@
 """One fan-out load client: a process holding a share of the bench's WebSocket subscribers.
 
-bench/run.py starts several of these (separate processes from the server and from each other,
+bench/scenarios/fanout.py starts several of these (separate processes from the server and from each other,
 so one client's event loop is not the bottleneck being measured) and talks to each over its
 standard streams:
 

@@ -1,4 +1,4 @@
--- make bench's mixed helpdesk workload (bench/run.py writes users.lua beside the run and points
+-- make bench's mixed helpdesk workload (bench/scenarios/django.py writes users.lua beside the run and points
 -- HDMS_MIXED_USERS at it): every connection acts as one of several users, customers on their own
 -- tickets, agents and an admin on any; per request, mostly reads (detail, list, comments), some
 -- writes (a comment; for staff, a priority change).

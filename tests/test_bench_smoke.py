@@ -1,4 +1,4 @@
-"""`bench/run.py --smoke`: every scenario of `make bench` runs, seconds each, so the bench cannot rot.
+"""`python -m bench.run --smoke`: every scenario of `make bench` runs, seconds each, so the bench cannot rot.
 
 Nothing here asserts a timing (the machine is shared); only that each scenario produced figures
 and that correctness held under the load: no HTTP errors, no lost WebSocket deliveries, every
@@ -15,7 +15,7 @@ from hdms_tools.stack import REPO
 def test_bench_smoke_runs_every_scenario(tmp_dir):
     output = tmp_dir / "performance.md"
     result = subprocess.run(
-        [sys.executable, "bench/run.py", "--smoke", "--output", str(output)],
+        [sys.executable, "-m", "bench.run", "--smoke", "--output", str(output)],
         cwd=REPO,
         capture_output=True,
         text=True,
