@@ -214,7 +214,7 @@ def logging_config(*, json: bool, env: Env = default_env) -> dict[str, Any]:
 
 
 def trusted_proxies(env: Env = default_env) -> TrustedProxies:
-    """TRUSTED_PROXIES: the addresses, networks or host names whose X-Forwarded-For counts (proxies.py)."""
+    """TRUSTED_PROXIES: the addresses, networks or host names whose X-Forwarded-For counts (web/proxies.py)."""
     entries = env.list("TRUSTED_PROXIES", [])
     proxies = TrustedProxies(entries)
     bad = [name for name in proxies.names if not HOST_NAME.fullmatch(name)]

@@ -1,4 +1,4 @@
-"""System checks for infrastructure mistakes; `hdms_platform.wsgi` makes them fail start-up."""
+"""System checks for infrastructure mistakes; `hdms_platform.web.startup` makes them fail start-up."""
 
 from __future__ import annotations
 

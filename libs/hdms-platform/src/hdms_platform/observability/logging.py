@@ -1,7 +1,7 @@
 """Logs: a request id on every line, one access-log line per request and per task.
 
 The id comes from the caller's X-Request-ID (the gateway makes one when the client sent none) or is
-made here; it is echoed on the response, sent on every service-to-service call (access.py), put
+made here; it is echoed on the response, sent on every service-to-service call (peers/http.py), put
 on Celery messages and outbox events (celery.py, outbox), and set for each WebSocket's lines, so
 one id finds a request's whole path across services, tasks and sockets. JSON lines come from
 python-json-logger (LOG_FORMAT=json, always in production); development keeps the console format.

@@ -1,4 +1,4 @@
-"""Middleware of every service beyond the metrics' and the proxies' (observability, proxies.py)."""
+"""Middleware of every service beyond the metrics' and the proxies' (observability/middleware.py, web/proxies.py)."""
 
 from __future__ import annotations
 
