@@ -23,13 +23,13 @@ from bench.measure import (
     wrk,
 )
 from hdms_tools.privatestack import PrivateStack, free_ports
-from hdms_tools.stack import REPO, wait_until
+from hdms_tools.stack import REPO, SERVICES, wait_until
 
 
 class Bench:
     def __init__(self, args):
         self.args = args
-        services = ("user", "ticket", "communication", "file")
+        services = SERVICES
         self.stack = PrivateStack(
             "hdms-bench-",
             {
