@@ -86,3 +86,13 @@ def test_the_catalogue_names_each_service_once():
 
 def test_ttl_policies_are_ordered():
     assert 0 < TTL.SHORT < TTL.MEDIUM < TTL.LONG
+
+
+def test_the_session_entry_for_migrations_can_be_another_pooler(make_env):
+    """PgBouncer's session-mode entry is `hdms_<service>_session` on the same PgBouncer; a pooler with
+    one pool mode per instance (CloudNativePG's Pooler) has it on another host under the plain name."""
+    same = platform.database("file", env=make_env())["migrations"]
+    assert (same["HOST"], same["NAME"]) == ("10.1.2.3", "hdms_file_session")
+    moved = platform.database("file", env=make_env(PGBOUNCER_SESSION_HOST="pgbouncer-session"))
+    assert (moved["migrations"]["HOST"], moved["migrations"]["NAME"]) == ("pgbouncer-session", "hdms_file")
+    assert (moved["default"]["HOST"], moved["default"]["NAME"]) == ("10.1.2.3", "hdms_file")

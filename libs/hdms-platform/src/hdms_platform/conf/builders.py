@@ -94,6 +94,10 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
     """
     check(service)
     host, port = pgbouncer_address(env)
+    # PgBouncer's session-mode entry (migrations): `hdms_<service>_session` on the same PgBouncer, or
+    # PGBOUNCER_SESSION_HOST, a pooler in session mode under the plain name (CloudNativePG's Poolers
+    # have one pool mode each).
+    session_host = env.str("PGBOUNCER_SESSION_HOST", "")
     options: dict[str, Any] = {
         "prepare_threshold": None,
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", 2, min_value=1, max_value=60),
@@ -119,7 +123,8 @@ def database(service: str, *, asgi: bool = False, env: Env = default_env) -> dic
         "migrations": {
             **common,
             "OPTIONS": dict(options),
-            "NAME": f"hdms_{service}_session",
+            "HOST": session_host or host,
+            "NAME": f"hdms_{service}" if session_host else f"hdms_{service}_session",
             "CONN_MAX_AGE": 0,
             "TEST": {"MIRROR": "default"},
         },
