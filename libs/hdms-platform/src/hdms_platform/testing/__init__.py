@@ -1,0 +1,1 @@
+"""Test and development support: the pytest plugin, test tokens, the development seed data."""
