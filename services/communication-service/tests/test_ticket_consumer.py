@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core.cache import cache
 
-from apps.conversations import services
+from apps.conversations import selectors, services
 from apps.conversations.models import TicketEvent
 from core.asgi import application
 from hdms_platform.events.contracts import group_message, ticket_group
@@ -44,7 +44,7 @@ def event(ticket_id, audience="everyone", kind="comment.added"):
 
 async def ingest(e):
     (row,) = await database_sync_to_async(services.event_ingest)(e)
-    await get_channel_layer().group_send(ticket_group(row.ticket_id), group_message({**row.payload, "seq": row.id}))
+    await get_channel_layer().group_send(ticket_group(row.ticket_id), group_message(selectors.broadcast_form(row)))
     return row
 
 
@@ -77,7 +77,7 @@ async def test_agent_receives_events_including_staff_only_once_each():
     row = await ingest(event(ticket_id, audience="staff"))
     received = await ws.receive_json_from(timeout=3)
     assert (received["id"], received["seq"]) == (str(row.event_id), row.id)
-    await get_channel_layer().group_send(ticket_group(ticket_id), group_message({**row.payload, "seq": row.id}))  # redelivery
+    await get_channel_layer().group_send(ticket_group(ticket_id), group_message(selectors.broadcast_form(row)))  # redelivery
     assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
 
@@ -135,9 +135,9 @@ async def test_a_redelivered_broadcast_the_client_already_has_is_not_sent_again(
     await ws.connect()
     assert await ws.receive_json_from(timeout=3) == {"type": "replay.done", "last_event_id": had.id, "replayed": 0}
     layer, group = get_channel_layer(), ticket_group(ticket_id)
-    await layer.group_send(group, group_message({**had.payload, "seq": had.id}))  # the redelivery
-    await layer.group_send(group, group_message({**event(ticket_id), "seq": had.id + 1}))  # something new
-    assert (await ws.receive_json_from(timeout=3))["seq"] == had.id + 1  # the old one was dropped
+    await layer.group_send(group, group_message(selectors.broadcast_form(had)))  # the redelivery
+    new = await ingest(event(ticket_id))  # something new
+    assert (await ws.receive_json_from(timeout=3))["seq"] == new.id  # the old one was dropped
     await ws.disconnect()
 
 
@@ -295,3 +295,40 @@ async def test_a_send_that_had_to_wait_is_finished_in_order_and_its_failure_is_k
     writable.set_result(None)
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(finishing, 1)
+
+
+async def test_a_late_broadcast_of_an_earlier_event_is_not_lost():
+    """The fault suite's lost seq 83: an events-worker task whose commit went through but which saw an
+    error (PgBouncer stopped under the COMMIT) retries later; meanwhile the next task stores and
+    broadcasts the following event. The earlier event's broadcast then arrives after the later one's,
+    and a socket that dropped every number at or below the last it sent lost it without a trace."""
+    ticket_id = uuid.uuid4()
+    ws = communicator(ticket_id, make_access_token(roles=("agent",)))
+    assert (await ws.connect())[0]
+    (first,) = await database_sync_to_async(services.event_ingest)(event(ticket_id))
+    (second,) = await database_sync_to_async(services.event_ingest)(event(ticket_id))
+    layer = get_channel_layer()
+    for row in (second, first):  # the retried task's broadcast comes last
+        await layer.group_send(ticket_group(ticket_id), group_message(selectors.broadcast_form(row)))
+    got = [await ws.receive_json_from(timeout=3), await ws.receive_json_from(timeout=3)]
+    assert [e["id"] for e in got] == [str(first.event_id), str(second.event_id)]  # both, in order
+    assert [e["ticket_seq"] for e in got] == [first.ticket_seq, second.ticket_seq] == [first.ticket_seq, first.ticket_seq + 1]
+    assert await ws.receive_nothing(timeout=0.5)  # and each once
+    await ws.disconnect()
+
+
+async def test_a_customer_skips_staff_only_numbers_without_asking_the_database():
+    ticket_id, customer = uuid.uuid4(), uuid.uuid4()
+    await cache.aset(
+        f"access:ticket:{customer}:{ticket_id}", True, 60
+    )  # ticket-service said yes (see hdms_platform.peers.ticket)
+    ws = communicator(ticket_id, make_access_token(user_id=customer, roles=("customer",)))
+    assert (await ws.connect())[0]
+    rows = [(await database_sync_to_async(services.event_ingest)(event(ticket_id, audience=a)))[0] for a in ("staff", "everyone")]
+    layer = get_channel_layer()
+    for row in rows:
+        await layer.group_send(ticket_group(ticket_id), group_message(selectors.broadcast_form(row)))
+    got = await ws.receive_json_from(timeout=3)
+    assert (got["id"], got["ticket_seq"]) == (str(rows[1].event_id), rows[0].ticket_seq + 1)
+    assert await ws.receive_nothing(timeout=0.5)
+    await ws.disconnect()

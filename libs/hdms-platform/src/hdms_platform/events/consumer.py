@@ -8,7 +8,11 @@ TicketConsumer) subclasses LiveEventConsumer and says who may see an event (`vis
 - A live event is sent from the channel layer's receive loop as it arrives (`deliver_now`) when the
   consumer is idle; otherwise it goes through dispatch like any message.
 - Group messages skip channels' per-message database clean-up (a hop to the shared sync thread).
-- Every stored event is sent once: `seq` at or below the last one sent is dropped.
+- Every stored event is sent once and none is skipped: each ticket's events are numbered 1, 2, 3...
+  (`ticket_seq`); a number at or below the socket's position is a repeat and dropped; a number past
+  position + 1 means a broadcast is late or lost, and the missing events are fetched (`missed`, the
+  subclass's database read) and sent first, in order — or the socket closes with 1013 when they
+  cannot be, so the client replays. Never dropped in silence.
 - The channel layer (Redis) failing under an open socket closes it with 1013, so the client
   reconnects and replays, instead of a dropped connection.
 
@@ -46,12 +50,17 @@ Sink = Callable[[Message], Coroutine[Any, Any, None]]  # uvicorn's send: a corou
 
 
 class LiveEventConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels ships no types
-    last_seq: int = 0  # the last stored event sent (a subclass's connect sets it)
+    position: int = 0  # the ticket's last event number sent or skipped as not visible (connect sets it)
+    last_seq: int = 0  # the replay cursor (`seq`) of the last event sent, for the client's reconnect
     # Group messages handled without touching the database (see dispatch)
     no_database_messages = frozenset({"ticket.event", "presence.changed"})
 
     def visible(self, event: dict[str, Any]) -> bool:
         """May this socket's user see `event`? Every subclass says."""
+        raise NotImplementedError
+
+    async def missed(self, after: int, before: int) -> list[dict[str, Any]]:
+        """The stored events numbered after..before (exclusive) this socket's user may see, in order."""
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Source, send: Sink) -> None:
@@ -118,8 +127,14 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # ch
         if message.get("type") != "ticket.event" or self.one_at_a_time.locked() or self.sending is not None:
             return False
         event = message["event"]
-        seq = event.get("seq")
-        if not self.visible(event) or (seq is not None and seq <= self.last_seq):
+        number = event.get("ticket_seq")
+        if number is not None and number > self.position + 1:
+            return False  # one is missing: dispatch fetches it first (accept_event)
+        if number is not None and number <= self.position:
+            return True  # a repeat
+        if number is not None:
+            self.position = number
+        if not self.visible(event):
             return True
         send = self.base_send({"type": "websocket.send", "text": encoded(event)})
         try:
@@ -130,8 +145,7 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # ch
             return False
         else:
             self.sending = asyncio.ensure_future(_finish(send, waiting))
-        if seq is not None:
-            self.last_seq = seq
+        self.last_seq = max(self.last_seq, event.get("seq") or 0)
         return True
 
     async def dispatch(self, message: Message) -> None:
@@ -145,12 +159,41 @@ class LiveEventConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # ch
         else:
             await super().dispatch(message)
 
+    async def accept_event(self, event: dict[str, Any]) -> None:
+        """A live event: sent in its ticket's order, what is missing before it fetched first."""
+        number = event.get("ticket_seq")  # stored events carry one; probes (verify.ping) do not
+        if number is not None:
+            if number <= self.position:
+                return  # a repeat: replayed, fetched, or a redelivered broadcast
+            if number > self.position + 1 and not await self._catch_up(number):
+                return
+            self.position = number
+        if self.visible(event):
+            await self.send_event(event)
+
+    async def _catch_up(self, number: int) -> bool:
+        """Send what is missing before `number`; False (the socket closed 1013) when it cannot be read."""
+        try:
+            missed = await self.missed(self.position, number)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the client must replay, not miss it
+            logger.warning("events before %s could not be fetched for a socket: %s: %s", number, type(exc).__name__, exc)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            self.position = number  # nothing more is sent on this socket
+            return False
+        logger.info(
+            "socket %s: %d event(s) before %s arrived late or not at all; sent from the store",
+            self.channel_name,
+            len(missed),
+            number,
+        )
+        for event in missed:
+            await self.send_event(event)
+        return True
+
     async def send_event(self, event: dict[str, Any]) -> None:
-        seq = event.get("seq")  # stored events carry one; probes (verify.ping) do not
-        if seq is not None:
-            if seq <= self.last_seq:
-                return  # already sent (replayed, or a redelivered broadcast)
-            self.last_seq = seq
+        """Send one event as it is (replayed or live, already in order)."""
+        self.position = max(self.position, event.get("ticket_seq") or 0)
+        self.last_seq = max(self.last_seq, event.get("seq") or 0)
         await self.send(text_data=encoded(event))
 
 

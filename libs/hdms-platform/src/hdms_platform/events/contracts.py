@@ -100,6 +100,7 @@ class TicketEvent(TypedDict):
     occurred_at: str
     data: dict[str, Any]
     seq: NotRequired[int]  # set by communication-service: the replay cursor
+    ticket_seq: NotRequired[int]  # set by communication-service: the ticket's events numbered 1, 2, 3... with no gap
     source: NotRequired[str]  # set by the relay: the service whose outbox published it
     source_seq: NotRequired[int]  # set by the relay: that source's publishing order, 1, 2, 3...
     request_id: NotRequired[str]  # the request or task that made the change (X-Request-ID), for tracing

@@ -6,7 +6,9 @@ The access token travels in the Sec-WebSocket-Protocol header (`hdms`, `access_t
 never in the URL, so it does not end up in access logs. A reconnecting client adds
 `?last_event_id=<seq>` (not a secret) and first receives every event it missed, in order.
 
-Server → client messages: ticket events (`{"type": "comment.added", "seq": 42, ...}`),
+Server → client messages: ticket events (`{"type": "comment.added", "seq": 42, "ticket_seq": 7, ...}`:
+`seq` is the replay cursor for `?last_event_id=`, `ticket_seq` numbers the ticket's events 1, 2, 3...
+with no gap, so a client can check it missed nothing; a customer's numbers skip staff-only events),
 `{"type": "replay.done", "last_event_id": N, "replayed": k}` after a reconnect, `presence`,
 `{"type": "auth.ok", "expires_at": T}`, `error`.
 Client → server: `{"type": "presence", "state": "viewing" | "replying"}` every few seconds
@@ -37,6 +39,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from hdms_platform import audit, errors
 from hdms_platform.auth.tokens import user_from_token
@@ -64,9 +67,6 @@ class TicketConsumer(LiveEventConsumer):
     async def connect(self):
         self.group = None
         self.counted = False  # this socket is in its user's count (services.socket_opened)
-        # What the client says it has (last_event_id) is already sent: a redelivered broadcast of an
-        # older event must not reach it again, even when the replay finds nothing newer.
-        self.last_seq = self._last_event_id() or 0
         self.announced = False  # sent presence at least once: only then does leaving concern the group
         self.expiry = None  # the task that closes the socket when the token expires
         self.allowance, self.allowance_at = float(settings.WEBSOCKET_MESSAGE_BURST), time.monotonic()
@@ -90,6 +90,13 @@ class TicketConsumer(LiveEventConsumer):
             logger.warning("channel layer unavailable at connect: %s: %s", type(exc).__name__, exc)
             return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         self.group = ticket_group(self.ticket_id)
+        try:
+            # Joined first, then read: every event numbered past this reaches the socket, live or
+            # fetched when its broadcast is late; what is at or below it is history (the replay's).
+            self.position = await database_sync_to_async(selectors.ticket_position)(ticket_id=self.ticket_id)
+        except DatabaseError as exc:
+            logger.warning("event position unavailable at connect: %s: %s", type(exc).__name__, exc)
+            return await self._refuse(CLOSE_TRY_AGAIN_LATER)
         await self._accept()
         self._expire_with_token()
         after = self._last_event_id()
@@ -227,8 +234,12 @@ class TicketConsumer(LiveEventConsumer):
             await self.channel_layer.group_send(self.group, presence_message(presence))
 
     async def ticket_event(self, message):
-        if self.visible(message["event"]):
-            await self.send_event(message["event"])
+        await self.accept_event(message["event"])
+
+    async def missed(self, after: int, before: int) -> list[dict]:
+        return await database_sync_to_async(selectors.events_between)(
+            ticket_id=self.ticket_id, after=after, before=before, user=self.user
+        )
 
     async def presence_changed(self, message):
         await self.send_json(presence_for(self.user, message["event"]))

@@ -6,7 +6,9 @@ class TicketEvent(models.Model):
     """Every live event received, once (unique event_id), kept for a bounded replay window.
 
     The bigint id orders the events: a client that reconnects with the last id it saw gets every
-    later event for its ticket.
+    later event for its ticket. `ticket_seq` numbers each ticket's events 1, 2, 3... with no gap
+    (TicketSequence, in the storing transaction): a socket that receives n+2 after n knows n+1 is
+    missing and fetches it before going on, instead of dropping a late one (consumers.py).
     """
 
     class Audience(models.TextChoices):
@@ -19,13 +21,25 @@ class TicketEvent(models.Model):
     audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.EVERYONE)
     payload = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
+    ticket_seq = models.BigIntegerField(null=True)  # null only on rows stored before it existed
 
     class Meta:
         db_table = "conversations_ticket_event"
+        constraints = [models.UniqueConstraint(fields=["ticket_id", "ticket_seq"], name="conversations_event_ticket_seq")]
         indexes = [
             models.Index(fields=["ticket_id", "id"], name="conversations_event_replay"),
             models.Index(fields=["created_at"], name="conversations_event_created"),
         ]
+
+
+class TicketSequence(models.Model):
+    """The last `ticket_seq` given out per ticket, bumped in the transaction that stores the event."""
+
+    ticket_id = models.UUIDField(primary_key=True)
+    last_seq = models.BigIntegerField()
+
+    class Meta:
+        db_table = "conversations_ticket_sequence"
 
 
 class EventSource(models.Model):

@@ -14,7 +14,7 @@ from hdms_platform.conf.catalogue import REDIS_KEY_PREFIX, task_queue
 from hdms_platform.events.contracts import visible_audiences
 from hdms_platform.health.checks import broker_client
 
-from .models import ParkedEvent
+from .models import ParkedEvent, TicketSequence
 from .models import TicketEvent as StoredEvent
 
 logger = logging.getLogger("hdms.events")
@@ -24,11 +24,35 @@ LAG_SCAN = 100
 
 
 def events_since(*, ticket_id, after_seq: int, user: TokenUser) -> list[dict]:
-    """Events of one ticket after `after_seq`, oldest first, without staff-only ones for customers."""
+    """Events of one ticket after `after_seq` (the replay cursor), oldest first, without staff-only
+    ones for customers."""
     rows = StoredEvent.objects.filter(
         ticket_id=ticket_id, id__gt=after_seq, audience__in=visible_audiences(is_staff=user.is_staff_member)
     ).order_by("id")
-    return [{**row.payload, "seq": row.id} for row in rows[:REPLAY_LIMIT]]
+    return [broadcast_form(row) for row in rows[:REPLAY_LIMIT]]
+
+
+def events_between(*, ticket_id, after: int, before: int, user: TokenUser) -> list[dict]:
+    """The ticket's events numbered after..before (exclusive) that `user` may see, in order: what a
+    socket missed when it receives number `before` while it had sent up to `after`."""
+    rows = StoredEvent.objects.filter(
+        ticket_id=ticket_id,
+        ticket_seq__gt=after,
+        ticket_seq__lt=before,
+        audience__in=visible_audiences(is_staff=user.is_staff_member),
+    ).order_by("ticket_seq")
+    return [broadcast_form(row) for row in rows[:REPLAY_LIMIT]]
+
+
+def ticket_position(*, ticket_id) -> int:
+    """The last number the ticket's events were given (0: none yet)."""
+    return TicketSequence.objects.filter(ticket_id=ticket_id).values_list("last_seq", flat=True).first() or 0
+
+
+def broadcast_form(row: StoredEvent) -> dict:
+    """A stored event as sockets receive it, live or replayed: `seq` its replay cursor (the row's id),
+    `ticket_seq` its ticket's number."""
+    return {**row.payload, "seq": row.id, "ticket_seq": row.ticket_seq}
 
 
 def events_lag() -> dict:

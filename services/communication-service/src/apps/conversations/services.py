@@ -11,7 +11,7 @@ from typing import cast
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -38,6 +38,7 @@ from hdms_platform.observability.instruments import (
     EVENTS_STORED,
 )
 
+from . import selectors
 from .models import EventGap, EventSource, ParkedEvent
 from .models import TicketEvent as StoredEvent
 
@@ -45,16 +46,28 @@ logger = logging.getLogger("hdms.events")
 BROADCAST_TIMEOUT_SECONDS = 5.0
 
 
+NEXT_TICKET_SEQ = (
+    "INSERT INTO conversations_ticket_sequence (ticket_id, last_seq) VALUES (%s, 1) ON CONFLICT (ticket_id)"
+    " DO UPDATE SET last_seq = conversations_ticket_sequence.last_seq + 1 RETURNING last_seq"
+)
+
+
 def _store_event(event: TicketEvent) -> StoredEvent:
-    """Store an event once (its id is the de-duplication key); the row that holds it."""
+    """Store an event once (its id is the de-duplication key); the row that holds it. Its ticket's
+    next number is taken in the same transaction (the counter row stays locked until it ends), so
+    numbers follow the storing order with no gap: a rolled-back store gives its number back."""
     try:
         with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(NEXT_TICKET_SEQ, [str(event["ticket_id"])])
+                (ticket_seq,) = cursor.fetchone()
             row = StoredEvent.objects.create(
                 event_id=event["id"],
                 ticket_id=event["ticket_id"],
                 type=event["type"],
                 audience=event.get("audience", "everyone"),
                 payload=event,
+                ticket_seq=ticket_seq,
             )
         EVENTS_STORED.labels(event["type"]).inc()
         return row
@@ -184,8 +197,7 @@ def event_broadcast(row: StoredEvent) -> None:
     Bounded: with the channel layer down it raises within BROADCAST_TIMEOUT_SECONDS (and the task
     retries) instead of hanging until Celery's time limits kill the worker's child mid-write.
     """
-    event = cast(TicketEvent, {**row.payload, "seq": row.id})
-
+    event = cast(TicketEvent, selectors.broadcast_form(row))
     layer = get_channel_layer()
     loop.run(layer.group_send(ticket_group(row.ticket_id), group_message(event)), BROADCAST_TIMEOUT_SECONDS)
     occurred = parse_datetime(event.get("occurred_at") or "")
