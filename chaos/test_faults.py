@@ -16,6 +16,7 @@ import signal
 import time
 
 import pytest
+import redis
 
 from hdms_platform.conf.catalogue import SERVICES
 from tests.helpdesk import png, upload, wait_status
@@ -200,6 +201,58 @@ def test_a_saturated_pool_bounds_each_request_and_stays_in_its_service(stack_env
     assert first_ok is not None and first_ok <= RECOVERY_SECONDS, f"first write {first_ok}s after the release"
     assert not [o for o in load.between(released + RECOVERY_SECONDS, ended) if not o.ok], "failures after recovery"
     assert row.writes_found == row.writes_accepted and row.events_lost == 0
+
+
+def test_the_broadcast_path_failing_mid_burst_loses_no_event(stack_env, desk, customer):
+    """Issue #32: the channel layer refuses to publish for a second, three times, under load, while the
+    sockets' subscriptions stay up (its user's PUBLISH revoked and given back: `ACL SETUSER`). Each
+    broadcast refused is retried by the events worker after a jittered backoff, so broadcasts arrive
+    late and out of order at sockets that were never closed — where a socket dropping lower numbers
+    lost them without a trace. The socket must miss nothing, receive nothing twice, in the order written."""
+    watched = desk.ticket(customer)["id"]
+    pids = process_pids(stack_env)
+    row = Row("channel layer refusing broadcasts 3 x 1 s mid-burst")
+    REPORT.append(row)
+    admin = redis.Redis(
+        host="127.0.0.1", port=int(stack_env["REDIS_PORT"]), username="hdms-admin", password=stack_env["REDIS_ADMIN_PASSWORD"]
+    )
+
+    refused_before = _refused_publishes(admin)
+    with SocketWatcher(desk, customer, watched) as watcher:
+        with Load(desk, customer, watched) as load:
+            time.sleep(SETTLE_SECONDS)
+            started = time.monotonic()
+            try:
+                for _ in range(3):
+                    # ACL SETUSER with one rule changes that rule only (redis-py's acl_setuser would
+                    # also switch the user off unless told otherwise)
+                    admin.execute_command("ACL", "SETUSER", "hdms-channels", "-publish")
+                    time.sleep(1.0)
+                    admin.execute_command("ACL", "SETUSER", "hdms-channels", "+publish")
+                    time.sleep(1.5)
+            finally:
+                admin.execute_command("ACL", "SETUSER", "hdms-channels", "+publish")
+            ended = time.monotonic()
+            time.sleep(RECOVERY_SECONDS + SETTLE_SECONDS)
+        check_writes_and_events(stack_env, load, watcher, row)
+    refused = _refused_publishes(admin) - refused_before
+    during = load.between(started, ended)
+    summarise(row, during)
+    row.notes.append(
+        f"publishes refused {refused}; socket close codes {sorted(set(watcher.close_codes)) or 'none'},"
+        f" connects {watcher.connects}; slowest request {max((o.seconds for o in during), default=0):.2f}s"
+    )
+
+    assert refused > 0, "no broadcast was refused: the fault did not bite"
+    assert row.hung == 0 and row.other_errors == 0, f"requests failed: {dict(error_codes(during))}"
+    assert row.writes_found == row.writes_accepted
+    assert row.events_lost == 0
+    services_not_restarted(pids, process_pids(stack_env))
+
+
+def _refused_publishes(admin) -> int:
+    """PUBLISHes Redis refused for a missing permission so far (ACL LOG, which counts repeats)."""
+    return sum(int(entry.get("count", 1)) for entry in admin.acl_log(count=1000) if entry.get("object") == "publish")
 
 
 def test_redis_stopped_30s_tickets_keep_working_and_nothing_is_lost(stack_env, desk, customer):

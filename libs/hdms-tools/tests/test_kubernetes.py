@@ -270,6 +270,8 @@ def test_with_the_operator_only_its_poolers_reach_postgresql():
         {"cnpg.io/poolerName": "pgbouncer", "cnpg.io/cluster": "hdms-pg"},
     )
     assert "postgres" not in pods and "pgbouncer" not in pods
+    configs = [o["metadata"]["name"] for o in rendered("cnpg") if o["kind"] == "ConfigMap"]
+    assert not [c for c in configs if c.startswith(("hdms-postgres", "hdms-pgbouncer"))], configs  # nothing left over
     assert reachable("cnpg", pooler, instance, 5432) and not reachable("cnpg", pods["ticket-service"], instance, 5432)
     assert reachable("cnpg", pods["ticket-service"], pooler, 5432) and not reachable("cnpg", pods["gateway"], pooler, 5432)
     poolers = by_kind("cnpg", "Pooler")
