@@ -41,7 +41,8 @@ def dev(built):
         print(f"\ndev: make up (docker compose up --wait) from nothing: {stack.up_seconds:.1f}s")
         yield stack
     finally:
-        stack.down()
+        stack.remove()
+        assert not stack.dir.exists()
 
 
 @pytest.fixture(scope="session")
@@ -72,4 +73,5 @@ def prod(built):
         print(f"\nprod: docker compose up --wait from nothing: {stack.up_seconds:.1f}s")
         yield stack
     finally:
-        stack.down()
+        stack.remove()
+        assert not stack.dir.exists()

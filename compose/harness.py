@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -145,6 +146,11 @@ class ComposeStack:
 
     def down(self) -> None:
         self.run("--profile", "tools", "down", "-v", "--remove-orphans", "--timeout", "5", check=False, timeout=180)
+
+    def remove(self) -> None:
+        """Down, and its folder gone: the env file holds this run's secrets and keys."""
+        self.down()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
         """What the verify scripts and the test client need to reach the published ports."""
