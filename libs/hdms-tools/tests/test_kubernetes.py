@@ -4,7 +4,6 @@ here: what a scheduler, a CNI or the operator would do with them is not tested).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import subprocess
 import sys
@@ -379,15 +378,6 @@ def test_the_environment_table_says_what_kubernetes_sets(secrets):
     assert set_here <= documented, sorted(set_here - documented)
     assert set_here <= {name for names in marked for name in names}, sorted(set_here - {n for names in marked for n in names})
     assert all(names & set_here for names in marked), [sorted(names) for names in marked if not names & set_here]
-
-
-def test_addresses_in_the_policies_are_valid():
-    for overlay in kubernetes.OVERLAYS:
-        for policy in by_kind(overlay, "NetworkPolicy").values():
-            for rule in policy["spec"].get("ingress", []):
-                for peer in rule.get("from", []):
-                    if "ipBlock" in peer:
-                        ipaddress.ip_network(peer["ipBlock"]["cidr"])
 
 
 def test_the_pinned_kubectl_is_the_one_rendering():
